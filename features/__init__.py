@@ -1,0 +1,50 @@
+"""Feature groups: one function per group, registered by name.
+
+Every group has the signature ``fn(history: History, targets: DataFrame) -> DataFrame``:
+``history`` is the validated train set (see :mod:`features.history`), ``targets`` the
+example rows (user, time and media columns of the row to predict, never its label).
+It returns one row per target, in the targets' order, numeric columns named
+``<group>_<feature>``.  Anything drawn from history uses only rows strictly before the
+target's ``ts_listen`` (:mod:`features.asof` makes that the default).
+
+The registry maps a group name to ``"module:function"``; modules are imported when a
+group is asked for, so building one group never imports the others.  The group's
+module file is ``features/<group>.py``, which lets Make rebuild exactly one group when
+its file changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+import pandas as pd
+
+from features.history import History
+
+__all__ = ["FEATURE_GROUPS", "get_group", "FeatureFn"]
+
+FeatureFn = Callable[[History, pd.DataFrame], pd.DataFrame]
+
+#: name -> "module:function", in the order features are laid out for the models.
+FEATURE_GROUPS: dict[str, str] = {
+    "time": "features.time:time_features",
+    "media": "features.media:media_features",
+    "user": "features.user:user_features",
+    "item": "features.item:item_features",
+    "user_item": "features.user_item:user_item_features",
+    "sequence": "features.sequence:sequence_features",
+    "cf": "features.cf:cf_features",
+    "content": "features.content:content_features",
+    "demographics": "features.demographics:demographics_features",
+}
+
+
+def get_group(name: str) -> FeatureFn:
+    """Import and return the function of feature group ``name``."""
+    try:
+        target = FEATURE_GROUPS[name]
+    except KeyError:
+        raise KeyError(f"unknown feature group {name!r}; known: {', '.join(FEATURE_GROUPS)}") from None
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)

@@ -1,0 +1,25 @@
+"""Feature-side settings.  Changing any of these rebuilds the examples and feature files.
+
+Each can be overridden from the environment (``ROUNDS=3 make features``).
+"""
+
+from __future__ import annotations
+
+import os
+
+#: A new session starts after a silence longer than this (the teams used ~10 minutes).
+SESSION_GAP_MINUTES = float(os.environ.get("SESSION_GAP_MINUTES", "10"))
+
+#: How many Flow session starts are peeled per user: round 1 (the last) is the
+#: validation round, rounds 2..ROUNDS are training rounds.
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
+
+#: Extra training rows: this many Flow plays per user, drawn (seeded) from before the
+#: user's validation target and not already a round, each with past-only features.
+EXTRA_FLOW_PER_USER = int(os.environ.get("EXTRA_FLOW_PER_USER", "0"))
+
+#: Strength (in pseudo-plays) of the prior in smoothed listen rates.
+PRIOR_STRENGTH = float(os.environ.get("PRIOR_STRENGTH", "20"))
+
+#: Timestamps before this (2010-01-01 UTC) are broken clocks: no hour, no weekday.
+MIN_VALID_TS = 1262304000

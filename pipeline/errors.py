@@ -1,0 +1,44 @@
+"""User-facing errors and the wrapper every stage CLI runs under.
+
+A ``PipelineError`` is a problem with the user's input or set-up: it is printed as a
+plain message (file, column, rows, what was expected) and the process exits with
+status 2, never with a traceback.  Anything else is a bug in the pipeline and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+__all__ = ["PipelineError", "DataError", "run_cli"]
+
+
+class PipelineError(Exception):
+    """An error the user can fix; its message is all they should need to read."""
+
+
+class DataError(PipelineError):
+    """Input data that breaks the DSG17 contract."""
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_cli(main: Callable[[], object]) -> None:
+    """Run a stage's ``main``; turn user-fixable errors and Ctrl-C into clean exits."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # SIGTERM would otherwise end the process without running ``finally`` blocks, and
+    # the atomic writers rely on those to remove their temporary files.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        main()
+    except PipelineError as exc:
+        print(f"\nERROR: {exc}\n", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\nInterrupted: nothing half-written was kept; run the same command again to resume.", file=sys.stderr)
+        sys.exit(130)
