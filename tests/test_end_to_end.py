@@ -1,0 +1,216 @@
+"""The README's commands, run for real through the Makefile on tiny generated data.
+
+Each test works in its own scratch copy of the project's code (sharing ``.venv``), so
+the checkout is never touched.  These are the slowest tests (tens of seconds each).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.bench import copy_project
+
+pytestmark = pytest.mark.slow
+
+#: Tiny and deterministic: a trial cap instead of a time budget, so every run does the same work.
+FAST_ENV = {
+    "DEMO_USERS": "60",
+    "OPTUNA_SECONDS": "0",
+    "OPTUNA_MAX_TRIALS": "3",
+    "CI": "true",
+}
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DSG_"))}
+    env.update(FAST_ENV)
+    return env
+
+
+def make(project: Path, *targets: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        ["make", "--no-print-directory", *targets],
+        cwd=project,
+        env={**_env(), **extra},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"make {' '.join(targets)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
+    return proc
+
+
+def _fresh(tmp_path_factory, name: str) -> Path:
+    project = tmp_path_factory.mktemp(name)
+    copy_project(project)
+    return project
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> tuple[Path, bytes]:
+    """A project that has run `make features train submit` once on demo data, and its submission."""
+    project = _fresh(tmp_path_factory, "built")
+    proc = make(project, "features", "train", "submit")
+    assert "demo data" in (proc.stdout + proc.stderr).lower()
+    return project, (project / "submissions/latest.csv").read_bytes()
+
+
+@pytest.fixture
+def built(first_run) -> Path:
+    return first_run[0]
+
+
+def _check_submission(project: Path, path: Path) -> pd.DataFrame:
+    sub = pd.read_csv(path)
+    test = pd.read_csv(project / "data/raw/test.csv")
+    assert list(sub.columns) == ["sample_id", "is_listened"]
+    assert sub["sample_id"].tolist() == test["sample_id"].tolist()
+    p = sub["is_listened"].to_numpy()
+    assert np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()
+    assert p.std() > 0  # a real model, not a constant
+    return sub
+
+
+def test_readme_chain_writes_a_valid_submission_and_report(built):
+    subs = sorted((built / "submissions").glob("submission_*.csv"))
+    assert len(subs) == 1
+    _check_submission(built, subs[0])
+    assert (built / "submissions/latest.csv").read_bytes() == subs[0].read_bytes()
+    html = (built / "reports/model_ranking.html").read_text()
+    assert "demo data" in html.lower()
+    metrics = pd.read_json(built / "reports/metrics.json", typ="series")
+    assert 0.5 < metrics["validation_auc"] <= 1.0
+
+
+def test_evaluate_prints_validation_test_and_oracle_auc(built):
+    out = make(built, "evaluate").stdout
+    assert "Validation AUC" in out
+    assert "test AUC" in out and "oracle AUC" in out
+    assert "ablation" in out.lower()
+
+
+def test_nothing_reruns_when_nothing_changed(built):
+    out = make(built, "-n", "features").stdout
+    assert "pipeline." not in out, out
+
+
+def test_one_feature_group_change_rebuilds_only_that_group(built):
+    (built / "features/user.py").touch()
+    out = make(built, "-n", "features").stdout
+    assert "--group user --split train" in out and "--group user --split test" in out
+    assert "--group item" not in out and "pipeline.ingest" not in out and "pipeline.examples" not in out
+
+
+def test_model_settings_change_reruns_neither_parsing_nor_features(built):
+    out = make(built, "-n", "submit", "OPTUNA_MAX_TRIALS=4", OPTUNA_MAX_TRIALS="4").stdout
+    assert "pipeline.train" in out
+    assert "pipeline.ingest" not in out and "pipeline.build_features" not in out and "pipeline.examples" not in out
+
+
+def test_feature_setting_change_rebuilds_examples_and_train_features(built):
+    out = make(built, "-n", "features", ROUNDS="2").stdout
+    assert "pipeline.examples --split train" in out
+    assert "pipeline.ingest" not in out
+
+
+def test_submit_with_another_model(built):
+    make(built, "submit", MODEL="logistic_regression")
+    subs = sorted((built / "submissions").glob("submission_logistic_regression_*.csv"))
+    assert len(subs) == 1
+    _check_submission(built, subs[0])
+
+
+def test_bad_input_stops_cleanly_without_a_submission(tmp_path_factory):
+    project = _fresh(tmp_path_factory, "bad")
+    raw = project / "data/raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    make(project, "data/raw/train.csv")  # demo pair
+    lines = (raw / "train.csv").read_text().splitlines()
+    cols = lines[3].split(",")
+    cols[1] = "abc"  # ts_listen on data line 3
+    lines[3] = ",".join(cols)
+    (raw / "train.csv").write_text("\n".join(lines) + "\n")
+    before = (raw / "train.csv").read_bytes()
+    proc = make(project, "features", "train", "submit", check=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert "train.csv" in proc.stderr and "ts_listen" in proc.stderr
+    assert not list((project / "submissions").glob("*.csv"))
+    assert not (project / "data/interim/train.parquet").exists()
+    assert (raw / "train.csv").read_bytes() == before  # the user's file is never changed
+
+
+def test_own_data_dropped_into_raw_is_picked_up(built, tmp_path):
+    project = built
+    py = str(project / ".venv/bin/python")
+    other = tmp_path / "other"
+    subprocess.run(
+        [
+            py,
+            "-m",
+            "pipeline.demo",
+            "--users",
+            "50",
+            "--seed",
+            "7",
+            "--out-dir",
+            str(other),
+            "--answers",
+            str(tmp_path / "answers.csv"),
+        ],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
+    # A replaced test.csv alone: only the test side is rebuilt.
+    time.sleep(1.1)
+    os.replace(other / "test.csv", project / "data/raw/test.csv")
+    dry = make(project, "-n", "submit").stdout
+    assert "pipeline.ingest --split test" in dry and "--group user --split test" in dry
+    assert "--split train" not in dry and "pipeline.train" not in dry, dry
+    make(project, "submit")
+    _check_submission(project, project / "submissions/latest.csv")
+    # A whole new pair: everything that depends on it is rebuilt.
+    os.replace(other / "train.csv", project / "data/raw/train.csv")
+    (project / "data/raw/.demo").unlink(missing_ok=True)
+    make(project, "features", "train", "submit")
+    _check_submission(project, project / "submissions/latest.csv")
+
+
+def _run_with_kills(project: Path, kill_after: list[float]) -> None:
+    """Start the chain, SIGTERM the whole make process group after each delay, then finish it."""
+    for delay in kill_after:
+        proc = subprocess.Popen(
+            ["make", "--no-print-directory", "features", "train", "submit"],
+            cwd=project,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+    make(project, "features", "train", "submit")
+
+
+def test_killed_runs_resume_to_the_same_bytes_as_an_uninterrupted_run_in_another_clone(first_run, tmp_path_factory):
+    project = _fresh(tmp_path_factory, "killed")
+    _run_with_kills(project, [4.0, 9.0, 17.0])
+    assert not list(project.rglob(".tmp-*")), "temporary files left behind"
+    assert (project / "submissions/latest.csv").read_bytes() == first_run[1], (
+        "same data and seed must give a byte-identical submission, interrupted or not"
+    )
