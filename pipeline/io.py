@@ -18,6 +18,15 @@ import joblib
 import numpy as np
 import pandas as pd
 
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
 __all__ = ["atomic_path", "write_parquet", "write_json", "write_text", "write_csv", "dump_joblib", "read_json"]
 
 
@@ -33,6 +42,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp creates 0600 files; give the artifact the mode a plain open() would.
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     finally:
         # Present only when the block failed or was interrupted.
