@@ -46,6 +46,7 @@ class History:
         self.gap_seconds = params.SESSION_GAP_MINUTES * 60 if gap_seconds is None else gap_seconds
         self._indices: dict[tuple[str, ...], AsOfIndex] = {}
         self._sessions: UserSessions | None = None
+        self._time_order: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.df)
@@ -61,10 +62,17 @@ class History:
     def flow(self) -> np.ndarray:
         return (self.df["listen_type"].to_numpy() == 1).astype(np.float64)
 
+    def time_order(self) -> np.ndarray:
+        """Row positions sorted by time (stable: ties keep file order), shared by every index."""
+        if self._time_order is None:
+            self._time_order = np.argsort(self.df["ts_listen"].to_numpy(), kind="stable")
+        return self._time_order
+
     def index(self, *cols: str) -> AsOfIndex:
+        """As-of index keyed by one or two columns (built once, then cached)."""
         if cols not in self._indices:
             keys = combine_keys(*(self.df[c].to_numpy() for c in cols))
-            self._indices[cols] = AsOfIndex(keys, self.df["ts_listen"].to_numpy())
+            self._indices[cols] = AsOfIndex(keys, self.df["ts_listen"].to_numpy(), time_order=self.time_order())
         return self._indices[cols]
 
     def locate(self, targets: pd.DataFrame, *cols: str) -> tuple[AsOfIndex, np.ndarray, np.ndarray]:

@@ -1,0 +1,266 @@
+"""User group: how this user listens -- overall, in Flow, in this context, on this device, lately."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features import params
+from features.history import History
+
+__all__ = ["user_features"]
+
+_DAY = 86400
+#: Half-lives (days) of the recency-weighted listen rate over all plays: a short one for
+#: the current mood, a longer one for the user's drift over weeks.
+HALF_LIVES_DAYS = (3.0, 14.0)
+#: Half-life (days) of the recency-weighted listen rate over Flow plays only.
+FLOW_HALF_LIFE_DAYS = 14.0
+#: Decay weights are ``2 ** e`` with ``e`` at most this, so no float64 overflow even when a
+#: user's valid clock spans more than 1000 half-lives (then the oldest rows saturate).
+_MAX_EXP2 = 1000.0
+#: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is
+#: defined (0.5) before the first history row and negligibly moved afterwards.
+_GLOBAL_PSEUDO = 1.0
+
+
+def _smooth(listens: np.ndarray, count: np.ndarray, prior: np.ndarray | float, strength: float) -> np.ndarray:
+    """``(listens + strength * prior) / (count + strength)`` in float64."""
+    return (listens + strength * prior) / (count + strength)
+
+
+def _ranges_within(
+    col_sorted: np.ndarray, codes_sorted: np.ndarray, n_codes: int, ts_sorted: np.ndarray, q_val, q_code, q_ts
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As-of row ranges for the key (``col``, code) over rows already sorted by (code, ts).
+
+    A stable sort on the small non-negative integer column ``col_sorted`` (a linear radix
+    sort for int8/int16 such as ``context_type`` and ``platform_name``) regroups the rows
+    by (col, code) keeping time order, so two binary searches per target find its rows
+    with that column value and code and ``ts < q_ts`` -- what an AsOfIndex over (code,
+    col) gives, without another full sort of the history.  ``q_code < 0`` (unknown code)
+    gives an empty range.  Returns ``(perm, start, end)``: position ``i`` of the regrouped
+    order is position ``perm[i]`` of the given order.
+    """
+    col = np.asarray(col_sorted)
+    if len(col) and col.min() >= 0 and col.max() < 2**15:
+        col = col.astype(np.int16)
+    perm = np.argsort(col, kind="stable")
+    ts = np.clip(np.asarray(ts_sorted, dtype=np.int64)[perm], 0, 2**32 - 1)
+    key = ((col[perm].astype(np.int64) * n_codes + codes_sorted[perm]) << 32) | ts
+    q_val = np.asarray(q_val, dtype=np.int64)
+    ok = (q_code >= 0) & (q_val >= 0)
+    base = np.where(ok, q_val * n_codes + q_code, 0) << 32
+    start = np.searchsorted(key, base, side="left")
+    end = np.searchsorted(key, base | np.clip(q_ts, 0, 2**32 - 1), side="left")
+    return perm, start, np.where(ok, end, start)
+
+
+def _prefix(values_sorted: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Sum of ``values_sorted`` (already in an index's sorted order) over ``[start, end)``."""
+    c = np.concatenate([[0.0], np.cumsum(np.asarray(values_sorted, dtype=np.float64))])
+    return c[end] - c[start]
+
+
+def _flow_session_starts_sorted(history: History) -> np.ndarray:
+    """Per row of the user index (sorted order): True on the first Flow play of its session.
+
+    The same definition as the examples' targets (pipeline.examples), so the user's rate on
+    these rows is their rate on exactly the kind of play the model predicts.  It depends
+    only on the row and the user's earlier rows, so it is past-only.
+    """
+    idx = history.index("user_id")
+    sess = history.user_sessions()
+    flow_sorted = history.flow[idx.order] > 0
+    before = np.concatenate([[0], np.cumsum(flow_sorted, dtype=np.int64)])  # flows in [0, i)
+    flows_earlier_in_session = before[:-1] - before[sess.session_start]
+    return flow_sorted & (flows_earlier_in_session == 0)
+
+
+def _decayed_sums(
+    history: History, t: np.ndarray, start: np.ndarray, end: np.ndarray, half_life_days: float, values: dict
+) -> tuple[np.ndarray, dict]:
+    """Recency-weighted count and sums of the user's rows before ``t``, weight ``2 ** (-(t - ts) / h)``.
+
+    ``values`` are per row in the user index's sorted order.  Weights are computed relative
+    to the user's first valid-clock play (an anchor in the past of any target that has a
+    valid row before it), accumulated per user (a segmented cumulative sum, so no
+    cancellation between users of very different scales), and the anchor is cancelled at
+    query time in log space.  Broken-clock rows (``ts < MIN_VALID_TS``) get weight 0: their
+    age is unknown.  Returns the decayed count ``D`` and sums, 0 where there is nothing.
+    """
+    idx = history.index("user_id")
+    ts = idx.ts_sorted.astype(np.int64)
+    if len(ts) == 0:
+        return np.zeros(len(t)), {name: np.zeros(len(t)) for name in values}
+    h = half_life_days * _DAY
+    codes = idx.codes_sorted
+    valid = ts >= params.MIN_VALID_TS
+    # First valid row of each user (broken clocks sort first within a user).  A user with
+    # no valid row gets a meaningless anchor, but all their weights are 0 anyway.
+    _, first_valid = idx.locate(idx.uniq, np.full(len(idx.uniq), params.MIN_VALID_TS, dtype=np.int64))
+    anchor = ts[np.minimum(first_valid, len(ts) - 1)][codes]
+    w = np.zeros(len(ts))
+    w[valid] = np.exp2(np.minimum((ts[valid] - anchor[valid]) / h, _MAX_EXP2))
+    has = end > start
+    last = np.where(has, end - 1, 0)
+    shift = np.zeros(len(t))
+    shift[has] = (t[has] - anchor[last[has]]) / h
+
+    def at_target(v: np.ndarray) -> np.ndarray:
+        cum = pd.Series(w * v).groupby(codes).cumsum().to_numpy()
+        p = np.zeros(len(t))
+        p[has] = cum[last[has]]
+        out = np.zeros(len(t))
+        pos = p > 0
+        out[pos] = np.exp2(np.log2(p[pos]) - shift[pos])
+        return out
+
+    count = at_target(np.ones(len(ts)))
+    return count, {name: at_target(v) for name, v in values.items()}
+
+
+def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
+    """The user's listening behaviour before the target: how much, how often they listen through, where, lately.
+
+    The strongest signal in DSG17 is the user: listen rates are spread wide across users
+    (sd ~0.26) and differ sharply between Flow (the machine chose) and non-Flow plays (the
+    user chose).  Every rate is additively smoothed with ``params.PRIOR_STRENGTH``
+    pseudo-plays toward an as-of prior (computed from all users' rows before the target,
+    so it is past-only too): the global rate, the global Flow / non-Flow rate, or the
+    global rate of the target's context / platform.
+
+    - ``user_log_plays``, ``user_log_flow_plays``: log1p of the user's plays, and Flow plays.
+    - ``user_rate``: smoothed listen rate over all the user's plays.
+    - ``user_flow_rate`` / ``user_nonflow_rate``: over the user's Flow / non-Flow plays.
+    - ``user_flow_lift``: ``user_flow_rate - user_rate`` -- how much worse the user takes
+      what Flow proposes than what they choose.
+    - ``user_flow_start_rate``: over the user's Flow session starts (first Flow play of a
+      session, the very kind of play predicted), toward the global Flow-start rate.
+    - ``user_flow_share``: share of the user's plays that are Flow (smoothed toward the
+      global share) -- a Flow-centred listener vs. one who picks.
+    - ``user_ctx_rate``, ``user_log_ctx_plays``: rate and log1p count in the target's
+      ``context_type`` (prior: the global rate in that context).
+    - ``user_platform_rate``, ``user_platform_share``: rate on the target's
+      ``platform_name`` (prior: global rate on that platform) and the share of the user's
+      plays made there (NaN without plays) -- an unusual device is an unusual moment.
+    - ``user_rate_hl3d``, ``user_rate_hl14d``, ``user_flow_rate_hl14d``: recency-weighted
+      rates (each play weighted ``2 ** (-age / half_life)``, ratio form, so the time scale
+      cancels), smoothed with the decayed count toward the user's ``user_rate`` (resp.
+      ``user_flow_rate``): lately the user skips more or less than usual.  Broken-clock
+      plays have unknown age and weight 0.
+    - ``user_log_recent_plays_hl3d``: log1p of the 3-day decayed play count -- current activity.
+    - ``user_active_days``: distinct UTC days with a valid-clock play.
+    - ``user_days_since_first``: days since the user's first valid-clock play (NaN when
+      none, or the target's clock is broken) -- seniority.
+    """
+    k = params.PRIOR_STRENGTH
+    n = len(targets)
+    t = targets["ts_listen"].to_numpy().astype(np.int64)
+    y = history.y
+    flow = history.flow
+
+    idx, s, e = history.locate(targets, "user_id")
+    order = idx.order
+    fss_sorted = _flow_session_starts_sorted(history)
+    fss = np.zeros(len(history))
+    fss[order] = fss_sorted
+
+    # Global as-of priors: prefix sums over the history sorted by time.
+    hts = history.col("ts_listen").astype(np.int64)
+    t_order = np.argsort(hts, kind="stable")
+    g_end = np.searchsorted(hts[t_order], t, side="left")
+    g_n = g_end.astype(np.float64)
+    g = {
+        name: _prefix(v[t_order], np.zeros(n, np.int64), g_end)
+        for name, v in {"y": y, "f": flow, "fy": flow * y, "s": fss, "sy": fss * y}.items()
+    }
+    g_rate = _smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
+    g_flow_rate = _smooth(g["fy"], g["f"], g_rate, k)
+    g_nonflow_rate = _smooth(g["y"] - g["fy"], g_n - g["f"], g_rate, k)
+    g_start_rate = _smooth(g["sy"], g["s"], g_flow_rate, k)
+    g_flow_share = _smooth(g["f"], g_n, 0.5, _GLOBAL_PSEUDO)
+
+    # The user's own counts.
+    u_n = (e - s).astype(np.float64)
+    y_s, f_s = y[order], flow[order]
+    u_y = _prefix(y_s, s, e)
+    u_f = _prefix(f_s, s, e)
+    u_fy = _prefix(f_s * y_s, s, e)
+    u_s = _prefix(fss_sorted, s, e)
+    u_sy = _prefix(fss_sorted * y_s, s, e)
+    user_rate = _smooth(u_y, u_n, g_rate, k)
+    user_flow_rate = _smooth(u_fy, u_f, g_flow_rate, k)
+
+    out: dict[str, np.ndarray] = {
+        "user_log_plays": np.log1p(u_n),
+        "user_log_flow_plays": np.log1p(u_f),
+        "user_rate": user_rate,
+        "user_flow_rate": user_flow_rate,
+        "user_nonflow_rate": _smooth(u_y - u_fy, u_n - u_f, g_nonflow_rate, k),
+        "user_flow_lift": user_flow_rate - user_rate,
+        "user_flow_start_rate": _smooth(u_sy, u_s, g_start_rate, k),
+        "user_flow_share": _smooth(u_f, u_n, g_flow_share, k),
+    }
+
+    # Context and platform of the target: the user's rate there, toward the global rate there.
+    # The user's code in the index where they have rows before the target (else -1: nothing to find).
+    u_code = np.where(e > s, idx.codes_sorted[np.minimum(s, max(len(idx) - 1, 0))] if len(idx) else -1, -1)
+    for col, name in (("context_type", "ctx"), ("platform_name", "platform")):
+        hcol, qcol = history.col(col), targets[col].to_numpy()
+        perm, cs, ce = _ranges_within(
+            hcol[t_order], np.zeros(len(hcol), np.int64), 1, hts[t_order], qcol, np.zeros(n, np.int64), t
+        )
+        c_prior = _smooth(_prefix(y[t_order][perm], cs, ce), (ce - cs).astype(np.float64), g_rate, k)
+        perm, us, ue = _ranges_within(hcol[order], idx.codes_sorted, len(idx.uniq), idx.ts_sorted, qcol, u_code, t)
+        uc_n = (ue - us).astype(np.float64)
+        out[f"user_{name}_rate"] = _smooth(_prefix(y_s[perm], us, ue), uc_n, c_prior, k)
+        if name == "ctx":
+            out["user_log_ctx_plays"] = np.log1p(uc_n)
+        else:
+            out["user_platform_share"] = np.where(u_n > 0, uc_n / np.maximum(u_n, 1.0), np.nan)
+
+    # Recency-weighted rates.
+    for hl in HALF_LIVES_DAYS:
+        d_n, d = _decayed_sums(history, t, s, e, hl, {"y": y_s})
+        out[f"user_rate_hl{hl:g}d"] = _smooth(d["y"], d_n, user_rate, k)
+        if hl == HALF_LIVES_DAYS[0]:
+            out[f"user_log_recent_plays_hl{hl:g}d"] = np.log1p(d_n)
+    _, d = _decayed_sums(history, t, s, e, FLOW_HALF_LIFE_DAYS, {"f": f_s, "fy": f_s * y_s})
+    out[f"user_flow_rate_hl{FLOW_HALF_LIFE_DAYS:g}d"] = _smooth(d["fy"], d["f"], user_flow_rate, k)
+
+    # Activity: distinct valid days, seniority.
+    ts_s = idx.ts_sorted.astype(np.int64)
+    day = ts_s // _DAY
+    new_day = np.ones(len(ts_s), dtype=bool)
+    if len(ts_s) > 1:
+        new_day[1:] = (idx.codes_sorted[1:] != idx.codes_sorted[:-1]) | (day[1:] != day[:-1])
+    out["user_active_days"] = _prefix(new_day & (ts_s >= params.MIN_VALID_TS), s, e)
+    _, first_valid = idx.locate(
+        targets["user_id"].to_numpy().astype(np.int64), np.full(n, params.MIN_VALID_TS, dtype=np.int64)
+    )
+    has_valid = first_valid < e
+    since_first = np.full(n, np.nan)
+    since_first[has_valid] = (t[has_valid] - ts_s[first_valid[has_valid]]) / _DAY
+    out["user_days_since_first"] = since_first
+
+    columns = [
+        "user_log_plays",
+        "user_log_flow_plays",
+        "user_rate",
+        "user_flow_rate",
+        "user_nonflow_rate",
+        "user_flow_lift",
+        "user_flow_start_rate",
+        "user_flow_share",
+        "user_ctx_rate",
+        "user_log_ctx_plays",
+        "user_platform_rate",
+        "user_platform_share",
+        *(f"user_rate_hl{hl:g}d" for hl in HALF_LIVES_DAYS),
+        f"user_flow_rate_hl{FLOW_HALF_LIFE_DAYS:g}d",
+        f"user_log_recent_plays_hl{HALF_LIVES_DAYS[0]:g}d",
+        "user_active_days",
+        "user_days_since_first",
+    ]
+    return pd.DataFrame({c: np.asarray(out[c], dtype=np.float32) for c in columns})

@@ -1,0 +1,253 @@
+"""Hand-computed tests of the item feature group."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from features import params
+from features.history import History
+from features.item import item_features
+from pipeline.schema import FEATURE_COLUMNS, TRAIN_COLUMNS
+
+T = 1_478_000_000
+TA = T + 100  # the main target's time
+K = 2.0  # PRIOR_STRENGTH in these tests (patched), to keep the arithmetic short
+NAN = np.nan
+BASE = {
+    "genre_id": 0,
+    "ts_listen": T,
+    "media_id": 10,
+    "album_id": 100,
+    "context_type": 0,
+    "release_date": 20160101,
+    "platform_name": 0,
+    "platform_family": 0,
+    "media_duration": 200,
+    "listen_type": 0,
+    "user_gender": 0,
+    "user_id": 1,
+    "artist_id": 1000,
+    "user_age": 25,
+    "is_listened": 1,
+}
+
+
+def _train(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame([{**BASE, **r} for r in rows], columns=list(TRAIN_COLUMNS))
+    return df.astype(TRAIN_COLUMNS)
+
+
+def _targets(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame([{**BASE, **r} for r in rows], columns=list(FEATURE_COLUMNS)).astype(FEATURE_COLUMNS)
+    df.insert(0, "example_id", np.arange(len(df)))
+    df.insert(1, "row_id", -1)
+    df.insert(2, "round", 1)
+    df["sample_id"] = -1
+    return df
+
+
+def _features(rows: list[dict], targets: list[dict]) -> pd.DataFrame:
+    return item_features(History(_train(rows), gap_seconds=600), _targets(targets))
+
+
+@pytest.fixture(autouse=True)
+def _strength(monkeypatch):
+    monkeypatch.setattr(params, "PRIOR_STRENGTH", K)
+
+
+# Track 10 on album 100 by artist 1000 in genre 0 (unknown); track 11 same album, genre 5;
+# track 12 another album of artist 1000; track 13 another artist.
+HISTORY = [
+    {"user_id": 1, "ts_listen": T},  # r1
+    {"user_id": 2, "ts_listen": T + 10, "listen_type": 1, "is_listened": 0},  # r2
+    {"user_id": 1, "ts_listen": T + 20, "listen_type": 1},  # r3 (user 1 again on track 10)
+    {"user_id": 2, "ts_listen": T + 30, "listen_type": 1, "media_id": 11, "genre_id": 5},  # r4
+    {"user_id": 3, "ts_listen": T + 40, "media_id": 12, "album_id": 101, "genre_id": 5, "is_listened": 0},  # r5
+    {
+        "user_id": 3,
+        "ts_listen": T + 50,
+        "listen_type": 1,
+        "media_id": 13,
+        "album_id": 102,
+        "artist_id": 1001,
+        "genre_id": 5,
+    },  # r6
+    {"user_id": 4, "ts_listen": TA, "listen_type": 1, "is_listened": 0},  # r7 tie: excluded
+    {"user_id": 4, "ts_listen": TA + 500, "is_listened": 0},  # r8 future
+]
+TARGET = {"user_id": 9, "ts_listen": TA, "listen_type": 1}
+
+# Global before TA: r1..r6 -> 6 plays, 4 listened; Flow r2 r3 r4 r6 -> 4 plays, 3 listened.
+G_RATE = (4 + 0.5) / (6 + 1)  # 0.642857
+G_FLOW = (3 + K * G_RATE) / (4 + K)  # 0.714286
+# artist 1000: r1..r5, 3 listened; Flow r2 r3 r4, 2 listened.  Users 1, 2, 3.
+ARTIST = (3 + K * G_RATE) / (5 + K)
+ARTIST_FLOW = (2 + K * G_FLOW) / (3 + K)
+# album 100: r1..r4, 3 listened; Flow r2 r3 r4, 2 listened -- smoothed toward the artist.
+ALBUM = (3 + K * ARTIST) / (4 + K)
+ALBUM_FLOW = (2 + K * ARTIST_FLOW) / (3 + K)
+
+EXPECTED = {
+    # genre 0: r1 r2 r3, 2 listened; Flow r2 r3, 1 listened
+    "item_genre_log_plays": np.log1p(3),
+    "item_genre_pop": np.log1p(1e6 * 3 / 6),
+    "item_genre_rate": (2 + K * G_RATE) / (3 + K),
+    "item_genre_flow_rate": (1 + K * G_FLOW) / (2 + K),
+    "item_artist_log_plays": np.log1p(5),
+    "item_artist_pop": np.log1p(1e6 * 5 / 6),
+    "item_artist_rate": ARTIST,
+    "item_artist_flow_rate": ARTIST_FLOW,
+    "item_artist_plays_per_user": 5 / 3,
+    "item_album_log_plays": np.log1p(4),
+    "item_album_pop": np.log1p(1e6 * 4 / 6),
+    "item_album_rate": ALBUM,
+    "item_album_flow_rate": ALBUM_FLOW,
+    # track 10: r1 r2 r3, 2 listened; Flow r2 r3, 1 listened; users 1 and 2 -- toward the album
+    "item_media_log_plays": np.log1p(3),
+    "item_media_pop": np.log1p(1e6 * 3 / 6),
+    "item_media_rate": (2 + K * ALBUM) / (3 + K),
+    "item_media_flow_rate": (1 + K * ALBUM_FLOW) / (2 + K),
+    "item_media_plays_per_user": 3 / 2,
+}
+
+
+def test_every_feature_hand_computed():
+    out = _features(HISTORY, [TARGET])
+    assert list(out.columns) == list(EXPECTED)
+    assert all(out[c].dtype == np.float32 for c in out.columns)
+    for col, want in EXPECTED.items():
+        assert_allclose(out[col].iloc[0], want, rtol=1e-6, err_msg=col)
+
+
+UNSEEN = {
+    "item_genre_rate": G_RATE,
+    "item_artist_rate": G_RATE,
+    "item_album_rate": G_RATE,
+    "item_media_rate": G_RATE,
+    "item_genre_flow_rate": G_FLOW,
+    "item_media_flow_rate": G_FLOW,
+    "item_media_log_plays": 0,
+    "item_media_pop": 0,
+    "item_artist_plays_per_user": NAN,
+    "item_media_plays_per_user": NAN,
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "history", "target", "expected"),
+    [
+        (
+            "unseen track, album, artist, genre: global priors",
+            HISTORY,
+            {**TARGET, "media_id": 99, "album_id": 999, "artist_id": 9999, "genre_id": 77},
+            UNSEEN,
+        ),
+        # a new track on a known album borrows the album's rate (itself smoothed toward the artist)
+        (
+            "unseen track on a known album",
+            HISTORY,
+            {**TARGET, "media_id": 99},
+            {
+                "item_media_rate": ALBUM,
+                "item_media_flow_rate": ALBUM_FLOW,
+                "item_media_log_plays": 0,
+                "item_album_rate": ALBUM,
+                "item_media_plays_per_user": NAN,
+            },
+        ),
+        (
+            "empty history: rates 0.5, popularity 0",
+            [],
+            TARGET,
+            {
+                "item_media_rate": 0.5,
+                "item_genre_flow_rate": 0.5,
+                "item_artist_pop": 0,
+                "item_media_log_plays": 0,
+                "item_media_plays_per_user": NAN,
+            },
+        ),
+        # at T + 20: r3 (same time) excluded; before: r1 r2 -> 2 plays, 1 listened, both track 10 by users 1, 2
+        (
+            "a row at exactly the target's time is excluded",
+            HISTORY,
+            {**TARGET, "ts_listen": T + 20},
+            {
+                "item_media_log_plays": np.log1p(2),
+                "item_media_pop": np.log1p(1e6),
+                "item_media_plays_per_user": 1.0,
+                "item_genre_rate": (1 + K * (1.5 / 3)) / (2 + K),
+            },
+        ),
+        # broken-clock plays count as plays (the play happened, only its clock is wrong)
+        (
+            "broken-clock history rows count",
+            [{"ts_listen": 1, "is_listened": 0}, {"ts_listen": 79}],
+            TARGET,
+            {"item_media_log_plays": np.log1p(2), "item_media_rate": (1 + K * 0.5) / (2 + K)},
+        ),
+    ],
+)
+def test_edge_cases(case, history, target, expected):
+    out = _features(history, [target])
+    for col, want in expected.items():
+        assert_allclose(out[col].iloc[0], want, rtol=1e-6, err_msg=f"{case}: {col}")
+
+
+def test_popularity_share_is_stable_while_the_history_grows():
+    # The same track share (1 play in 2) at two dates with different history sizes: equal pop.
+    rows = [{"ts_listen": T}, {"ts_listen": T + 1, "media_id": 11}] + [
+        {"ts_listen": T + 10 + i, "media_id": 10 + (i % 2)} for i in range(4)
+    ]
+    out = _features(rows, [{**TARGET, "ts_listen": T + 2}, {**TARGET, "ts_listen": T + 100}])
+    assert out["item_media_pop"].iloc[0] == out["item_media_pop"].iloc[1]
+    assert out["item_media_log_plays"].iloc[0] < out["item_media_log_plays"].iloc[1]
+
+
+def _random(seed: int, n: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    ts = T + np.cumsum(rng.integers(0, 400, n))
+    ts[rng.random(n) < 0.03] = 79
+    media = rng.integers(0, 30, n)
+    rows = [
+        {
+            "user_id": int(rng.integers(0, 8)),
+            "ts_listen": int(ts[i]),
+            "media_id": int(media[i]),
+            "album_id": int(media[i] // 3),
+            "artist_id": int(media[i] // 6),
+            "genre_id": int(media[i] % 4),
+            "listen_type": int(rng.random() < 0.4),
+            "is_listened": int(rng.random() < 0.65),
+        }
+        for i in range(n)
+    ]
+    picks = rng.choice(n, 30, replace=False)
+    return _train(rows), _targets([rows[i] for i in picks] + [{**rows[0], "media_id": 555, "ts_listen": int(ts.max())}])
+
+
+def _change_future(hist: pd.DataFrame, t: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    out = hist.copy()
+    fut = out["ts_listen"].to_numpy() >= t
+    out.loc[fut, "is_listened"] = 1 - out.loc[fut, "is_listened"]
+    out.loc[fut, "listen_type"] = 1 - out.loc[fut, "listen_type"]
+    for col in ("media_id", "album_id", "artist_id", "genre_id", "user_id"):
+        out.loc[fut, col] = rng.permutation(out.loc[fut, col].to_numpy())
+    extra = out[fut].head(10).copy()
+    out = pd.concat([out.drop(index=np.flatnonzero(fut)[::2]), extra], ignore_index=True)
+    return out.sample(frac=1.0, random_state=seed).reset_index(drop=True).astype(TRAIN_COLUMNS)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_past_only_changing_the_future_moves_nothing(seed):
+    hist, targets = _random(seed)
+    before = item_features(History(hist, gap_seconds=600), targets)
+    for i in range(len(targets)):
+        t = int(targets["ts_listen"].iloc[i])
+        one = targets.iloc[[i]].reset_index(drop=True)
+        after = item_features(History(_change_future(hist, t, seed), gap_seconds=600), one)
+        assert_allclose(after.iloc[0].to_numpy(), before.iloc[i].to_numpy(), rtol=1e-6, err_msg=f"target {i}")
