@@ -1,0 +1,281 @@
+"""Collaborative filtering: users and tracks as latent vectors, fit on the past only.
+
+Artist factors come from a truncated SVD of the user x artist play matrix, and media
+(tracks) are folded into the same latent space from the user x media matrix, both fit
+on a *snapshot* of history: all rows with ``ts < T_s``, where the snapshot times
+``T_s`` lie on a fixed calendar grid (every ``SNAPSHOT_DAYS`` days from Monday
+1970-01-05 00:00 UTC), so the grid never depends on the data.  A target at time ``t``
+uses the latest snapshot ``T_s <= t``; only snapshots some target needs are fit.  The
+user side is folded in exactly as of ``t``: the user's own rows strictly before ``t``
+are projected onto the snapshot's item factors, so a user's taste moves with every
+play while the (expensive) factors are refreshed weekly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+from sklearn.preprocessing import normalize
+from threadpoolctl import threadpool_limits
+
+from features.history import History
+
+__all__ = ["cf_features"]
+
+#: Days between two snapshots of the item factors.
+SNAPSHOT_DAYS = 7
+#: The grid's origin: Monday 1970-01-05 00:00 UTC (the epoch itself was a Thursday).
+GRID_ORIGIN = 4 * 86400
+#: Latent dimensions of the SVD (fewer when a snapshot has fewer users or items).
+N_COMPONENTS = 24
+#: Power iterations of the randomized SVD, and its seed.
+SVD_N_ITER = 4
+SVD_SEED = 0
+#: A snapshot with fewer history rows than this is not fit: its targets get NaN.
+MIN_SNAPSHOT_ROWS = 1000
+#: Singular values below this fraction of the largest are treated as zero.
+_RANK_TOL = 1e-8
+
+#: (feature prefix, history column) of each item kind; the first is factorized, the
+#: others are folded into its latent space.
+_ITEMS = (("artist", "artist_id"), ("media", "media_id"))
+_WEEK = SNAPSHOT_DAYS * 86400
+
+
+def _snapshot_number(ts: np.ndarray) -> np.ndarray:
+    """Grid cell of each timestamp: the number of the latest snapshot ``T_s <= ts``."""
+    return np.floor_divide(np.asarray(ts, dtype=np.int64) - GRID_ORIGIN, _WEEK)
+
+
+def _snapshot_time(k: np.ndarray | int) -> np.ndarray | int:
+    """Unix time of snapshot number ``k`` (a Monday 00:00 UTC)."""
+    return GRID_ORIGIN + np.asarray(k, dtype=np.int64) * _WEEK
+
+
+def _telescoped_weights(user: np.ndarray, item: np.ndarray, flag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row weights whose sum over a user's first rows of an item is ``log1p(count)``.
+
+    Rows must be in time order within each user.  The r-th flagged row of a (user, item)
+    pair gets ``log1p(r) - log1p(r - 1) = log1p(1 / r)``, so summing over any prefix of
+    the user's rows gives ``log1p`` of the flagged count so far: the as-of profile of a
+    user becomes additive, and a range sum gives it at any time.  Returns the weights
+    for the flagged rows (listens) and for the others (skips).
+    """
+    n = len(flag)
+    key = (user.astype(np.int64) << 32) | item.astype(np.int64)
+    # A stable sort by (user, item) keeps each pair's rows in time order.
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = ks[1:] != ks[:-1]
+    pos = np.arange(n)
+    gstart = np.maximum.accumulate(np.where(new, pos, 0)) if n else pos
+    f = flag[order].astype(np.int64)
+    c = np.cumsum(f)
+    rank_on = c - c[gstart] + f[gstart]  # flagged rows of the pair so far, this one included
+    rank_off = pos - gstart + 1 - rank_on
+    out = []
+    for rank, mask in ((rank_on, f == 1), (rank_off, f == 0)):
+        w = np.zeros(n, dtype=np.float32)
+        w[order[mask]] = np.log1p(1.0 / rank[mask])
+        out.append(w)
+    return out[0], out[1]
+
+
+def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` (int32 codes), by hashing: no sort of all rows."""
+    codes, uniq = pd.factorize(values, sort=False)
+    order = np.argsort(uniq)
+    rank = np.empty(len(uniq), dtype=np.int32)
+    rank[order] = np.arange(len(uniq), dtype=np.int32)
+    return np.asarray(uniq)[order], rank[codes]
+
+
+def _compact(codes: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """Renumber the codes that occur, in code order: ``(new_code_of_code, n_present)`` (-1 if absent)."""
+    present = np.bincount(codes, minlength=n) > 0
+    new = np.cumsum(present) - 1
+    new[~present] = -1
+    return new, int(present.sum())
+
+
+def _weighted_matrix(row: np.ndarray, col: np.ndarray, n_rows: int, n_cols: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """User x item ``log1p(plays) * idf`` with unit-length user rows, and the items' idf.
+
+    ``idf = log1p(n_users / users_of_item)`` damps items everybody plays.
+    """
+    x = sp.csr_matrix((np.ones(len(row)), (row, col)), shape=(n_rows, n_cols))
+    x.sum_duplicates()
+    idf = np.log1p(n_rows / np.maximum(np.bincount(x.indices, minlength=n_cols), 1))
+    x.data = np.log1p(x.data) * idf[x.indices]
+    return normalize(x), idf
+
+
+def _fit_snapshot(
+    ucode: np.ndarray, icodes: list[np.ndarray], n_users: int, n_items: list[int]
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """Item factors of one snapshot, for each item kind, from its rows' (user, item) codes.
+
+    Returns, per kind, ``(col, factors, idf)``: ``col[item_code]`` is the item's row
+    in ``factors`` (-1 for items the snapshot has not seen) and ``idf`` the items'
+    weights.  The first kind (artists) is factorized by a randomized truncated SVD
+    ``X ~ U S V^T`` and its factors are ``V`` (orthonormal columns).  The other kinds
+    (media: 450k columns, mostly played by a handful of users) are *folded into* the
+    same latent space, ``V_m = X_m^T U S^-1`` (which gives back ``V`` for the artist
+    matrix itself): a track sits where the taste of its audience sits, at the cost of
+    one sparse product instead of a second SVD.  Rows and columns are numbered in id
+    order among the snapshot's own rows, so nothing after the snapshot can move them.
+    """
+    row, n_rows = _compact(ucode, n_users)
+    r = row[ucode]
+    mats = []
+    for icode, n in zip(icodes, n_items, strict=True):
+        col, n_cols = _compact(icode, n)
+        x, idf = _weighted_matrix(r, col[icode], n_rows, n_cols)
+        mats.append((col, x, idf))
+    col, x, idf = mats[0]
+    k = min(N_COMPONENTS, n_rows - 1, x.shape[1] - 1)
+    if k < 1:
+        return None
+    svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=SVD_N_ITER, random_state=SVD_SEED)
+    # One BLAS thread: the matrices are tall and thin, and on a shared 2-core machine
+    # OpenBLAS threads spinning against other work made the fit 10x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        us = svd.fit_transform(x)
+    sv = svd.singular_values_
+    # Drop null directions (rank-deficient snapshots): S^-1 would blow them up.
+    keep = sv > _RANK_TOL * sv[0] if sv[0] > 0 else np.zeros(len(sv), dtype=bool)
+    if not keep.any():
+        return None
+    us, sv = us[:, keep], sv[keep]
+    out = [(col, svd.components_[keep].T.copy(), idf)]
+    for col_m, x_m, idf_m in mats[1:]:
+        out.append((col_m, np.asarray(x_m.T @ us) / (sv * sv), idf_m))
+    return out
+
+
+def _fold_in(
+    ucode_s: np.ndarray,
+    col_s: np.ndarray,
+    weights: list[np.ndarray],
+    start: np.ndarray,
+    end: np.ndarray,
+    factors: np.ndarray,
+) -> list[np.ndarray]:
+    """Sum of ``w * factors[col]`` over each target's rows ``[start, end)`` (user-sorted).
+
+    Every target's range starts at its user's first row.  The rows are cut into blocks
+    at every target's start and end; one sparse product gives each block's sum, and a
+    cumulative sum *within each user* (not across users) adds the blocks up to each
+    target's end.  So a target's vector is a sum over its own user's past rows only,
+    computed in the same order whatever happens in other users' rows or later.
+    """
+    bp = np.unique(np.concatenate([start, end]))
+    ustart, inv = np.unique(start, return_inverse=True)
+    uend = np.zeros(len(ustart), dtype=np.int64)
+    np.maximum.at(uend, inv, end)
+    lens = uend - ustart
+    offs = np.cumsum(lens) - lens
+    pos = np.repeat(ustart - offs, lens) + np.arange(int(lens.sum()), dtype=np.int64)
+    col = col_s[pos]
+    keep = col >= 0
+    pos, col = pos[keep], col[keep]
+    blk = np.searchsorted(bp, pos, side="right") - 1
+    # Each block belongs to the user whose first row is the last user start at or before it.
+    seg = np.searchsorted(ustart, bp, side="right") - 1
+    last_blk = np.searchsorted(bp, end) - 1
+    out = []
+    for w in weights:
+        wk = w[pos]
+        nz = wk != 0
+        m = sp.csr_matrix((wk[nz], (blk[nz], col[nz])), shape=(len(bp), factors.shape[0]))
+        sums = np.asarray(m @ factors)
+        cum = pd.DataFrame(sums).groupby(seg, sort=False).cumsum().to_numpy()
+        out.append(cum[last_blk])
+    return out
+
+
+def _cosine(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Row-wise cosine, NaN where either vector is zero."""
+    dot = np.einsum("ij,ij->i", u, v)
+    nu = np.sqrt(np.einsum("ij,ij->i", u, u))
+    nv = np.sqrt(np.einsum("ij,ij->i", v, v))
+    ok = (nu > 0) & (nv > 0)
+    out = np.full(len(u), np.nan)
+    out[ok] = dot[ok] / (nu[ok] * nv[ok])
+    return out
+
+
+def cf_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
+    """Latent-factor taste match between the user and the candidate's artist and track.
+
+    Implicit-feedback collaborative filtering (PureSVD-style): a weekly snapshot SVD of
+    the user x artist play matrix (``log1p`` plays, idf-weighted, users normalized)
+    gives artist vectors where artists played by the same people are close; tracks
+    are placed in the same space by their audience.  The user's plays strictly before
+    the target are folded in (``log1p`` counts x idf, projected onto the item factors),
+    separately for what they listened to and what they skipped, so the model sees
+    "like what this user keeps" and "like what this user skips", also for tracks and
+    artists the user never met.
+
+    - ``cf_artist_listen_cos``: cosine between the user's as-of *listened* artist
+      profile and the candidate artist's vector.
+    - ``cf_artist_skip_cos``: the same with the user's *skipped* artist profile.
+    - ``cf_artist_norm``: length of the candidate artist's vector (how much of the
+      artist the top factors explain: well-known, well-placed artists are long).
+    - ``cf_media_listen_cos``, ``cf_media_skip_cos``: the same two cosines at the
+      track level (the user's tracks against the candidate track).
+
+    NaN where the snapshot was not fit (fewer than ``MIN_SNAPSHOT_ROWS`` rows before
+    it), the candidate is not in the snapshot, or the user has no such past plays.
+    """
+    n_t = len(targets)
+    names = ["cf_artist_listen_cos", "cf_artist_skip_cos", "cf_artist_norm", "cf_media_listen_cos", "cf_media_skip_cos"]
+    res = {name: np.full(n_t, np.nan, dtype=np.float32) for name in names}
+    if n_t == 0 or len(history) == 0:
+        return pd.DataFrame(res)
+
+    idx, start, end = history.locate(targets, "user_id")
+    ucode_s = idx.codes_sorted
+    ts_s = idx.ts_sorted
+    y_s = history.y[idx.order] > 0.5
+
+    snap = _snapshot_number(targets["ts_listen"].to_numpy())
+
+    kinds = []
+    for prefix, column in _ITEMS:
+        items, icode_s = _sorted_codes(history.col(column)[idx.order])
+        w_listen, w_skip = _telescoped_weights(ucode_s, icode_s, y_s)
+        t_items = targets[column].to_numpy()
+        cand = np.minimum(np.searchsorted(items, t_items), len(items) - 1)
+        cand = np.where(items[cand] == t_items, cand, -1)
+        kinds.append((prefix, len(items), icode_s, w_listen, w_skip, cand))
+
+    for k in np.unique(snap):
+        past = ts_s < _snapshot_time(k)
+        if past.sum() < MIN_SNAPSHOT_ROWS:
+            continue
+        sel = np.flatnonzero(snap == k)
+        fit = _fit_snapshot(ucode_s[past], [kd[2][past] for kd in kinds], len(idx.uniq), [kd[1] for kd in kinds])
+        del past
+        if fit is None:
+            continue
+        has = end[sel] > start[sel]
+        s_sel = sel[has]
+        for (prefix, _, icode_s, w_listen, w_skip, cand), (col, factors, idf) in zip(kinds, fit, strict=True):
+            cand_col = np.where(cand[sel] >= 0, col[cand[sel]], -1)
+            known = cand_col >= 0
+            v = np.zeros((len(sel), factors.shape[1]))
+            v[known] = factors[cand_col[known]]
+            if f"cf_{prefix}_norm" in res:
+                res[f"cf_{prefix}_norm"][sel[known]] = np.sqrt(np.einsum("ij,ij->i", v, v))[known]
+            if not has.any():
+                continue
+            u_listen, u_skip = _fold_in(
+                ucode_s, col[icode_s], [w_listen, w_skip], start[s_sel], end[s_sel], factors * idf[:, None]
+            )
+            res[f"cf_{prefix}_listen_cos"][s_sel] = _cosine(u_listen, v[has])
+            res[f"cf_{prefix}_skip_cos"][s_sel] = _cosine(u_skip, v[has])
+    return pd.DataFrame(res)

@@ -1,0 +1,175 @@
+"""Tests of the demographics group: as-of listen rates of (age band | gender) x play kind x genre cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import demographics
+from features.demographics import _age_band, demographics_features
+from features.history import History
+from pipeline.schema import TRAIN_COLUMNS
+
+COLS = [
+    "demographics_age_genre_rate",
+    "demographics_age_genre_lift",
+    "demographics_age_genre_n",
+    "demographics_gender_genre_rate",
+    "demographics_gender_genre_lift",
+    "demographics_gender_genre_n",
+    "demographics_age_flow_rate",
+]
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    """A train-shaped frame: given columns from ``rows``, plausible constants elsewhere."""
+    base = {
+        "genre_id": 5,
+        "media_id": 1,
+        "album_id": 1,
+        "context_type": 1,
+        "release_date": 20100101,
+        "platform_name": 0,
+        "platform_family": 0,
+        "media_duration": 200,
+        "listen_type": 1,
+        "user_gender": 0,
+        "user_id": 1,
+        "artist_id": 1,
+        "user_age": 20,
+        "is_listened": 1,
+    }
+    df = pd.DataFrame([{**base, **r} for r in rows], columns=list(TRAIN_COLUMNS))
+    return df.astype(TRAIN_COLUMNS)
+
+
+def _targets(rows: list[dict]) -> pd.DataFrame:
+    t = _frame(rows).drop(columns="is_listened")
+    t.insert(0, "example_id", np.arange(len(t)))
+    t["row_id"], t["round"], t["sample_id"] = -1, 0, -1
+    return t
+
+
+U1 = {"user_id": 1, "user_age": 20, "user_gender": 0}  # band 0
+U2 = {"user_id": 2, "user_age": 24, "user_gender": 1}  # band 1
+U3 = {"user_id": 3, "user_age": 19, "user_gender": 1}  # band 0
+HISTORY = _frame(
+    [
+        {**U1, "ts_listen": 10, "is_listened": 1},
+        {**U1, "ts_listen": 20, "is_listened": 0},
+        {**U1, "ts_listen": 30, "is_listened": 1, "listen_type": 0},
+        {**U2, "ts_listen": 15, "is_listened": 1},
+        {**U2, "ts_listen": 25, "is_listened": 0, "genre_id": 6},
+        {**U3, "ts_listen": 12, "is_listened": 1},
+        {**U3, "ts_listen": 100, "is_listened": 0},  # at the target's time: excluded
+    ]
+)
+# A new user of band 0 (age 21), gender 1, on a Flow play of genre 5 at ts 100.
+CAND = {"user_id": 4, "user_age": 21, "user_gender": 1, "ts_listen": 100, "genre_id": 5, "listen_type": 1}
+
+
+@pytest.fixture(autouse=True)
+def _simple_priors(monkeypatch):
+    monkeypatch.setattr(demographics, "PRIOR_STRENGTH", 2.0)
+    monkeypatch.setattr(demographics, "DEFAULT_RATE", 0.5)
+
+
+@pytest.mark.parametrize(("age", "band"), [(16, 0), (18, 0), (21, 0), (22, 1), (25, 1), (26, 2), (30, 2), (45, 2)])
+def test_age_bands(age, band):
+    assert _age_band(np.array([age]))[0] == band
+
+
+def test_hand_computed_rates():
+    out = demographics_features(History(HISTORY, gap_seconds=600), _targets([CAND]))
+    assert list(out.columns) == COLS
+    r = out.iloc[0]
+    # Flow plays before 100: ts 10 (1), 20 (0), 15 (1), 25 (0), 12 (1) -> 3 / 5;
+    # mode rate = (3 + 2 * 0.5) / (5 + 2) = 4/7.
+    # Flow plays of genre 5: ts 10 (1), 20 (0), 15 (1), 12 (1) -> 3 / 4;
+    # genre rate = (3 + 2 * 4/7) / (4 + 2) = 29/42.
+    genre = 29 / 42
+    # Band 0 x Flow x genre 5: users 1 and 3, ts 10 (1), 20 (0), 12 (1) -> 2 / 3;
+    # rate = (2 + 2 * 29/42) / (3 + 2) = 142/210.
+    assert r["demographics_age_genre_rate"] == pytest.approx(142 / 210, rel=1e-6)
+    assert r["demographics_age_genre_lift"] == pytest.approx(142 / 210 - genre, abs=1e-6)  # -3/210
+    assert r["demographics_age_genre_n"] == 3
+    # Gender 1 x Flow x genre 5: users 2 and 3, ts 15 (1), 12 (1) -> 2 / 2;
+    # rate = (2 + 2 * 29/42) / (2 + 2) = 142/168.
+    assert r["demographics_gender_genre_rate"] == pytest.approx(142 / 168, rel=1e-6)
+    assert r["demographics_gender_genre_lift"] == pytest.approx(142 / 168 - genre, abs=1e-6)  # 26/168
+    assert r["demographics_gender_genre_n"] == 2
+    # Band 0 x Flow, any genre: ts 10 (1), 20 (0), 12 (1) -> (2 + 2 * 4/7) / (3 + 2) = 22/35.
+    assert r["demographics_age_flow_rate"] == pytest.approx(22 / 35, rel=1e-6)
+
+
+def test_non_flow_target_uses_non_flow_cells():
+    out = demographics_features(History(HISTORY, gap_seconds=600), _targets([{**CAND, "listen_type": 0}]))
+    r = out.iloc[0]
+    # Non-Flow plays before 100: only ts 30 (1, user 1, band 0, gender 0, genre 5).
+    mode = (1 + 2 * 0.5) / (1 + 2)  # 2/3
+    genre = (1 + 2 * mode) / (1 + 2)  # 7/9
+    assert r["demographics_age_genre_rate"] == pytest.approx((1 + 2 * genre) / (1 + 2), rel=1e-6)  # 23/27
+    assert r["demographics_age_genre_n"] == 1
+    # Gender 1 has no non-Flow play: the genre's rate, lift 0.
+    assert r["demographics_gender_genre_rate"] == pytest.approx(genre, rel=1e-6)
+    assert r["demographics_gender_genre_lift"] == 0 and r["demographics_gender_genre_n"] == 0
+    assert r["demographics_age_flow_rate"] == pytest.approx((1 + 2 * mode) / (1 + 2), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("cand", "expected_rate"),
+    [
+        # Unseen genre: every cell falls back to the Flow rate 4/7.
+        ({"genre_id": 99}, 4 / 7),
+        # Before any history (broken clock): everything is DEFAULT_RATE.
+        ({"ts_listen": 1}, 0.5),
+        # Tie: at ts 10 the row at 10 is excluded, nothing is before -> DEFAULT_RATE.
+        ({"ts_listen": 10}, 0.5),
+    ],
+)
+def test_fallbacks_to_priors(cand, expected_rate):
+    out = demographics_features(History(HISTORY, gap_seconds=600), _targets([{**CAND, **cand}]))
+    r = out.iloc[0]
+    assert r["demographics_age_genre_rate"] == pytest.approx(expected_rate, rel=1e-6)
+    assert r["demographics_gender_genre_rate"] == pytest.approx(expected_rate, rel=1e-6)
+    assert r["demographics_age_genre_lift"] == 0 and r["demographics_age_genre_n"] == 0
+
+
+def test_empty_history_and_no_targets():
+    out = demographics_features(History(HISTORY[:0], gap_seconds=600), _targets([CAND]))
+    assert list(out.columns) == COLS
+    assert out.loc[0, "demographics_age_genre_rate"] == pytest.approx(0.5)
+    assert out.loc[0, "demographics_age_flow_rate"] == pytest.approx(0.5)
+    out = demographics_features(History(HISTORY, gap_seconds=600), _targets([]))
+    assert list(out.columns) == COLS and len(out) == 0
+
+
+def test_changing_the_future_moves_nothing():
+    rng = np.random.default_rng(7)
+    n = 500
+    df = _frame(
+        [
+            {
+                "user_id": int(u),
+                "user_age": int(18 + u % 13),
+                "user_gender": int(u % 2),
+                "ts_listen": int(t),
+                "genre_id": int(rng.integers(0, 4)),
+                "listen_type": int(rng.random() < 0.4),
+                "is_listened": int(rng.random() < 0.6),
+            }
+            for u, t in zip(rng.integers(0, 20, n), rng.integers(0, 5000, n), strict=True)
+        ]
+    )
+    tg = _targets(df.sample(20, random_state=3).drop(columns="is_listened").to_dict("records"))
+    base = demographics_features(History(df, gap_seconds=600), tg)
+    for i in range(len(tg)):
+        fut = df["ts_listen"].to_numpy() >= tg["ts_listen"].iloc[i]
+        changed = df.copy()
+        changed.loc[fut, "is_listened"] = 1 - changed.loc[fut, "is_listened"]
+        changed.loc[fut, "genre_id"] = rng.integers(0, 4, fut.sum()).astype(np.int32)
+        changed.loc[fut, "user_age"] = rng.integers(18, 31, fut.sum()).astype(np.int16)
+        changed = changed.drop(index=np.flatnonzero(fut)[::3])
+        got = demographics_features(History(changed, gap_seconds=600), tg.iloc[[i]].reset_index(drop=True))
+        np.testing.assert_allclose(got.to_numpy(), base.iloc[[i]].to_numpy(), rtol=1e-6, err_msg=f"target {i}")
