@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from pipeline.schema import BROKEN_CLOCK_BEFORE
+
 #: A new session starts after a silence longer than this (the teams used ~10 minutes).
 SESSION_GAP_MINUTES = float(os.environ.get("SESSION_GAP_MINUTES", "10"))
 
@@ -22,4 +24,4 @@ EXTRA_FLOW_PER_USER = int(os.environ.get("EXTRA_FLOW_PER_USER", "0"))
 PRIOR_STRENGTH = float(os.environ.get("PRIOR_STRENGTH", "20"))
 
 #: Timestamps before this (2010-01-01 UTC) are broken clocks: no hour, no weekday.
-MIN_VALID_TS = 1262304000
+MIN_VALID_TS = BROKEN_CLOCK_BEFORE

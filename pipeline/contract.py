@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipeline.errors import DataError
-from pipeline.schema import SAMPLE_ID, TARGET, TEST_COLUMNS, TRAIN_COLUMNS
+from pipeline.schema import BROKEN_CLOCK_BEFORE, SAMPLE_ID, TARGET, TEST_COLUMNS, TRAIN_COLUMNS
 
 log = logging.getLogger("contract")
 
@@ -63,8 +63,6 @@ __all__ = [
 
 #: Columns whose only values are 0 and 1.
 BINARY_COLUMNS = ("listen_type", TARGET)
-#: ``ts_listen`` before 2010-01-01 UTC comes from a device with a broken clock.
-BROKEN_CLOCK_BEFORE = 1262304000
 #: ``release_date`` values that stand for "unknown".
 RELEASE_DATE_PLACEHOLDERS = (19000101, 30000101)
 

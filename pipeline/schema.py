@@ -29,3 +29,7 @@ TEST_COLUMNS: dict[str, np.dtype] = {SAMPLE_ID: np.dtype("int32"), **FEATURE_COL
 
 #: Identifier columns: every one is a non-negative id.
 ID_COLUMNS = ("genre_id", "media_id", "album_id", "artist_id", "user_id")
+
+#: Timestamps before this (2010-01-01 UTC) are broken clocks (the real data has 1, 8, 79,
+#: 865 and Jan 1980): kept as rows, but no hour, weekday or gap is read from them.
+BROKEN_CLOCK_BEFORE = 1262304000
