@@ -7,8 +7,11 @@ model budget must not rebuild the feature files (issue 5).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +40,36 @@ RUNS = ROOT / "runs"
 SEED = int(os.environ.get("SEED", "42"))
 
 
-def is_demo_data() -> bool:
-    """True when data/raw holds the generated demo set rather than the user's own files."""
-    return DEMO_MARKER.exists()
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def file_fingerprint(path: Path) -> dict[str, Any]:
+    """Size and a hash of the first and last MiB: cheap, and enough to notice a replaced file."""
+    size = path.stat().st_size
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        h.update(fh.read(_FINGERPRINT_BYTES))
+        fh.seek(max(0, size - _FINGERPRINT_BYTES))
+        h.update(fh.read(_FINGERPRINT_BYTES))
+    return {"bytes": size, "sha256_head_tail": h.hexdigest()}
+
+
+def is_demo_data(raw_dir: Path | None = None) -> bool:
+    """True when ``raw_dir`` (data/raw) holds the generated demo set, untouched.
+
+    The demo generator leaves a marker with fingerprints of the files it wrote; a user who
+    copies their own train.csv over the demo one leaves the marker behind, and the
+    fingerprints tell the two apart.  A marker without fingerprints is a generator run that
+    was interrupted while writing: its files are demo files.
+    """
+    raw_dir = Path(raw_dir) if raw_dir is not None else RAW
+    marker = raw_dir / DEMO_MARKER.name
+    try:
+        files = json.loads(marker.read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+    for name in ("train.csv", "test.csv"):
+        path = raw_dir / name
+        if path.exists() and name in files and file_fingerprint(path) != files[name]:
+            return False
+    return True
