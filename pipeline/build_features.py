@@ -68,7 +68,11 @@ def main() -> None:
     write_parquet(out, args.out or feature_path(args.group, args.split))
     log.info(
         "%s/%s: %d features for %d examples in %.1fs",
-        args.split, args.group, out.shape[1] - 1, len(out), time.perf_counter() - t0,
+        args.split,
+        args.group,
+        out.shape[1] - 1,
+        len(out),
+        time.perf_counter() - t0,
     )
 
 

@@ -57,7 +57,9 @@ def load_matrix(split: str, *, groups: list[str] | None = None, features_dir=Non
         if not path.exists():
             raise PipelineError(f"feature file {path} is missing: run `make features` first")
         df = pd.read_parquet(path)
-        if len(df) != len(examples) or not np.array_equal(df["example_id"].to_numpy(), examples["example_id"].to_numpy()):
+        if len(df) != len(examples) or not np.array_equal(
+            df["example_id"].to_numpy(), examples["example_id"].to_numpy()
+        ):
             raise PipelineError(f"feature file {path} does not match {examples_path}: run `make features` again")
         df = df.drop(columns="example_id")
         owner.update(dict.fromkeys(df.columns, group))

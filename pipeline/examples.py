@@ -57,7 +57,13 @@ def flow_session_starts(train: pd.DataFrame, *, gap_seconds: float) -> pd.DataFr
 
 
 def build_train_examples(
-    train: pd.DataFrame, *, rounds: int, gap_seconds: float, extra_flow_per_user: int = 0, seed: int = 0
+    train: pd.DataFrame,
+    *,
+    rounds: int,
+    gap_seconds: float,
+    extra_flow_per_user: int = 0,
+    extra_flow_max_rows: int | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Peel ``rounds`` Flow session starts per user (plus optional extra Flow rows) into examples."""
     starts = flow_session_starts(train, gap_seconds=gap_seconds)
@@ -72,10 +78,15 @@ def build_train_examples(
         rng = np.random.default_rng(seed)
         shuffled = cand.assign(_r=rng.random(len(cand))).sort_values(["user_id", "_r"], kind="stable")
         extra = shuffled.groupby("user_id", sort=False).head(extra_flow_per_user)
+        if extra_flow_max_rows is not None and len(extra) > extra_flow_max_rows:
+            keep = np.sort(rng.choice(len(extra), size=extra_flow_max_rows, replace=False))
+            extra = extra.iloc[keep]
         parts.append(pd.DataFrame({"row_id": extra["row_id"].to_numpy(), "round": -1}))
     picked = pd.concat(parts, ignore_index=True)
     rows = train.iloc[picked["row_id"].to_numpy()].reset_index(drop=True)
-    out = pd.DataFrame({"row_id": picked["row_id"].to_numpy().astype(np.int64), "round": picked["round"].to_numpy().astype(np.int16)})
+    out = pd.DataFrame(
+        {"row_id": picked["row_id"].to_numpy().astype(np.int64), "round": picked["round"].to_numpy().astype(np.int16)}
+    )
     for c in FEATURE_COLUMNS:
         out[c] = rows[c].to_numpy()
     out[TARGET] = rows[TARGET].to_numpy()
@@ -110,6 +121,7 @@ def main() -> None:
             rounds=params.ROUNDS,
             gap_seconds=params.SESSION_GAP_MINUTES * 60,
             extra_flow_per_user=params.EXTRA_FLOW_PER_USER,
+            extra_flow_max_rows=params.EXTRA_FLOW_MAX_ROWS,
             seed=config.SEED,
         )
         counts = ex["round"].value_counts().sort_index()

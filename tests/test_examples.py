@@ -62,8 +62,13 @@ def test_extra_flow_rows_are_before_the_validation_target_and_not_rounds():
 
 def test_examples_are_deterministic_and_ordered():
     a = build_train_examples(TRAIN, rounds=3, gap_seconds=GAP, extra_flow_per_user=1, seed=3)
-    b = build_train_examples(TRAIN.sample(frac=1.0, random_state=1).reset_index(drop=True), rounds=3, gap_seconds=GAP,
-                             extra_flow_per_user=1, seed=3)
+    b = build_train_examples(
+        TRAIN.sample(frac=1.0, random_state=1).reset_index(drop=True),
+        rounds=3,
+        gap_seconds=GAP,
+        extra_flow_per_user=1,
+        seed=3,
+    )
     cols = ["round", "user_id", "ts_listen", "is_listened"]
     pd.testing.assert_frame_equal(a[cols], b[cols])
 
@@ -76,3 +81,10 @@ def test_test_examples_keep_the_test_order():
     assert (ex["round"] == 0).all()
     assert list(ex.columns[:3]) == ["example_id", "row_id", "round"]
     assert set(FEATURE_COLUMNS) <= set(ex.columns)
+
+
+def test_extra_rows_respect_the_global_cap():
+    ex = build_train_examples(TRAIN, rounds=1, gap_seconds=GAP, extra_flow_per_user=5, extra_flow_max_rows=2, seed=0)
+    extra = ex[ex["round"] == -1]
+    assert len(extra) == 2
+    assert set(extra["ts_listen"]) <= {100, 200, 2100}
