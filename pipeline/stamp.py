@@ -18,13 +18,21 @@ from pipeline.io import write_text
 
 __all__ = ["settings_of", "update_stamp"]
 
-_MODULES = {"features": "features.params", "models": "models.params"}
+_MODULES = {"features": "features.params", "models": "models.params", "select": "models.params"}
+#: The selection stage reads only these model settings; the rest (Optuna budgets, row
+#: budgets of the bake-off) must not re-run it.
+_SELECT_PREFIXES = ("SELECT_", "PERMUTATION_", "N_JOBS")
 
 
 def settings_of(kind: str) -> dict[str, object]:
-    """The public UPPER_CASE settings of ``features.params`` or ``models.params``."""
+    """The public UPPER_CASE settings of a kind, plus the global SEED."""
+    from pipeline import config
+
     mod = importlib.import_module(_MODULES[kind])
-    return {k: getattr(mod, k) for k in sorted(dir(mod)) if k.isupper() and not k.startswith("_")}
+    names = [k for k in sorted(dir(mod)) if k.isupper() and not k.startswith("_")]
+    if kind == "select":
+        names = [k for k in names if k.startswith(_SELECT_PREFIXES)]
+    return {**{k: getattr(mod, k) for k in names}, "SEED": config.SEED}
 
 
 def update_stamp(kind: str, path: Path) -> bool:
@@ -37,12 +45,19 @@ def update_stamp(kind: str, path: Path) -> bool:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="Rewrite a settings stamp only when the settings changed.")
-    ap.add_argument("kind", choices=sorted(_MODULES))
-    ap.add_argument("path", type=Path)
+    ap = argparse.ArgumentParser(description="Rewrite settings stamps only when the settings changed.")
+    ap.add_argument("stamps", nargs="+", metavar="KIND=PATH", help=f"KIND is one of {', '.join(sorted(_MODULES))}")
     args = ap.parse_args()
-    if update_stamp(args.kind, args.path):
-        print(f"{args.kind} settings changed: {args.path} updated")
+    changed = []
+    for item in args.stamps:
+        kind, _, path = item.partition("=")
+        if kind not in _MODULES or not path:
+            ap.error(f"expected KIND=PATH with KIND in {sorted(_MODULES)}, got {item!r}")
+        if update_stamp(kind, Path(path)):
+            changed.append(kind)
+    if changed:
+        # One line: Make shows it while reading the Makefile.
+        print(f"settings changed ({', '.join(changed)}): what depends on them will be rebuilt")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,156 @@
+"""The model registry: fresh seeded pipelines, scores in [0, 1], identical refits, row budgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from models import params
+from models.registry import (
+    MODELS,
+    NOTES,
+    OrderedForest,
+    RowBudget,
+    StackedEnsemble,
+    fit_model,
+    inner_holdout,
+    predict_scores,
+    rows_used,
+    stratified_subsample,
+)
+from pipeline.errors import PipelineError
+
+TUNED = {"learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 5, "n_estimators": 30, "subsample_freq": 1}
+
+
+@pytest.fixture(autouse=True)
+def _small_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Budgets below the tiny set's size, so the subsampling path runs; a two-member ensemble keeps it quick.
+    monkeypatch.setitem(params.ROW_BUDGETS, "knn", 150)
+    monkeypatch.setitem(params.ROW_BUDGETS, "svm", 120)
+    monkeypatch.setitem(params.ROW_BUDGETS, "random_forest", 200)
+    monkeypatch.setitem(params.ROW_BUDGETS, "rbm", 200)
+    monkeypatch.setattr(params, "ENSEMBLE_MEMBERS", ("lightgbm_tuned", "logistic_regression"))
+
+
+def _tiny(n: int = 320, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    X[rng.random((n, 5)) < 0.1] = np.nan  # models must cope with missing values
+    y = (np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 1]) + rng.normal(0, 1, n) > 0).astype(np.int8)
+    rounds = np.resize(np.array([2, 3, 4, -1], dtype=np.int16), n)
+    return pd.DataFrame(X, columns=[f"g_f{i}" for i in range(5)]), y, rounds
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_factory_builds_fresh_seeded_pipeline_that_scores_in_unit_interval(name: str) -> None:
+    X, y, rounds = _tiny()
+    a, b = MODELS[name](7, tuned=TUNED), MODELS[name](7, tuned=TUNED)
+    assert isinstance(a, Pipeline) and a is not b and a.steps[-1][0] == "model"
+    fitted = fit_model(a, X.iloc[:240], y[:240], rounds=rounds[:240])
+    p = predict_scores(fitted, X.iloc[240:])
+    assert p.shape == (80,) and p.dtype == np.float64
+    assert np.isfinite(p).all() and p.min() >= 0 and p.max() <= 1
+    # Same data + seed: the same predictions bit for bit, from a fresh factory call and from a clone.
+    again = predict_scores(fit_model(b, X.iloc[:240], y[:240], rounds=rounds[:240]), X.iloc[240:])
+    cloned = predict_scores(fit_model(clone(a), X.iloc[:240], y[:240], rounds=rounds[:240]), X.iloc[240:])
+    np.testing.assert_array_equal(p, again)
+    np.testing.assert_array_equal(p, cloned)
+    assert name in NOTES
+
+
+@pytest.mark.parametrize(("name", "budget"), [("knn", 150), ("svm", 120), ("random_forest", 200), ("rbm", 200)])
+def test_row_budget_is_applied_and_recorded(name: str, budget: int) -> None:
+    X, y, _ = _tiny()
+    fitted = fit_model(MODELS[name](0), X, y)
+    assert rows_used(fitted, len(y)) == budget
+    assert rows_used(fit_model(MODELS["logistic_regression"](0), X, y), len(y)) == len(y)
+
+
+def test_stratified_subsample_keeps_class_shares_exactly() -> None:
+    y = np.array([0] * 30 + [1] * 70)
+    idx = stratified_subsample(y, 10, seed=3)
+    assert len(idx) == 10 and (np.diff(idx) > 0).all()
+    assert (y[idx] == 0).sum() == 3 and (y[idx] == 1).sum() == 7  # 30% and 70% of 10
+    np.testing.assert_array_equal(idx, stratified_subsample(y, 10, seed=3))
+    np.testing.assert_array_equal(stratified_subsample(y, 100, seed=3), np.arange(100))
+    np.testing.assert_array_equal(stratified_subsample(y, None, seed=3), np.arange(100))
+
+
+def test_row_budget_wrapper_delegates_and_clones() -> None:
+    X, y, _ = _tiny()
+    X = np.nan_to_num(X.to_numpy())
+    wrapped = RowBudget(LogisticRegression(), max_rows=100, random_state=1).fit(X, y)
+    assert wrapped.rows_used_ == 100 and list(wrapped.classes_) == [0, 1]
+    assert wrapped.predict_proba(X).shape == (len(y), 2)
+    assert clone(wrapped).get_params()["max_rows"] == 100
+
+
+def test_ordered_forest_matches_single_threaded_forest() -> None:
+    X, y, _ = _tiny()
+    ours = OrderedForest(n_estimators=20, n_jobs=2, random_state=4).fit(X, y)
+    ref = RandomForestClassifier(n_estimators=20, n_jobs=1, random_state=4).fit(X, y)
+    np.testing.assert_array_equal(ours.predict_proba(X), ref.predict_proba(X))
+
+
+def test_inner_holdout_holds_out_the_latest_round_present() -> None:
+    y = np.array([0, 1, 0, 1, 0, 1, 1, 0])
+    rounds = np.array([2, 2, 3, 3, 4, 4, -1, -1])
+    fit, hold = inner_holdout(rounds, y, seed=0)
+    np.testing.assert_array_equal(hold, [0, 1])  # round 2: the latest training round
+    np.testing.assert_array_equal(fit, [2, 3, 4, 5, 6, 7])
+    # On all train examples (the final refit) round 1 is the latest.
+    fit, hold = inner_holdout(np.array([1, 1, 2, 2, 3, 3, -1, -1]), y, seed=0)
+    np.testing.assert_array_equal(hold, [0, 1])
+    # Without rounds: a seeded stratified fifth.
+    fit, hold = inner_holdout(None, np.array([0, 1] * 10), seed=0)
+    assert len(hold) == 4 and len(fit) == 16 and set(fit).isdisjoint(hold)
+    assert inner_holdout(rounds, np.zeros(8, dtype=int), seed=0) is None
+
+
+def test_ensemble_weights_come_from_the_inner_holdout_not_the_caller() -> None:
+    X, y, rounds = _tiny()
+    model = fit_model(MODELS["ensemble"](0, tuned=TUNED), X, y, rounds=rounds)
+    stack = model[-1]
+    assert isinstance(stack, StackedEnsemble)
+    assert stack.holdout_rows_ == int((rounds == 2).sum())
+    assert stack.kept_ and all(w > 0 for w in stack.weights_.values())
+
+
+def test_ensemble_rejects_unknown_members(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(params, "ENSEMBLE_MEMBERS", ("lightgbm", "nope"))
+    with pytest.raises(PipelineError, match="nope"):
+        MODELS["ensemble"](0)
+
+
+def test_ensemble_reuses_members_fit_on_the_same_rows_without_changing_a_bit() -> None:
+    X, y, rounds = _tiny()
+    members = {m: fit_model(MODELS[m](0, tuned=TUNED), X, y) for m in params.ENSEMBLE_MEMBERS}
+    reused = fit_model(MODELS["ensemble"](0, tuned=TUNED), X, y, rounds=rounds, fitted=members)
+    fresh = fit_model(MODELS["ensemble"](0, tuned=TUNED), X, y, rounds=rounds)
+    assert reused[-1].reused_ == reused[-1].kept_ and fresh[-1].reused_ == []
+    assert all(any(e is m for m in members.values()) for e in reused[-1].estimators_)
+    np.testing.assert_array_equal(predict_scores(reused, X), predict_scores(fresh, X))
+    # Refit on more rows (a round 1 added): the inner fits on the old rows are the members above.
+    X2 = pd.concat([X, X.iloc[:80]], ignore_index=True)
+    y2, r2 = np.r_[y, y[:80]], np.r_[rounds, np.ones(80, dtype=np.int16)]
+    refit = fit_model(MODELS["ensemble"](0, tuned=TUNED), X2, y2, rounds=r2, fitted=members)
+    assert refit[-1].reused_inner_ == list(params.ENSEMBLE_MEMBERS) and refit[-1].reused_ == []
+    fresh2 = fit_model(MODELS["ensemble"](0, tuned=TUNED), X2, y2, rounds=r2)
+    np.testing.assert_array_equal(predict_scores(refit, X), predict_scores(fresh2, X))
+
+
+def test_fit_signature_tells_parameters_rows_and_labels_apart() -> None:
+    X, y, _ = _tiny()
+    base = fit_model(MODELS["logistic_regression"](0), X, y).fit_signature_
+    assert base == fit_model(MODELS["logistic_regression"](0), X, y).fit_signature_
+    assert base != fit_model(MODELS["logistic_regression"](0), X.iloc[1:], y[1:]).fit_signature_
+    assert base != fit_model(MODELS["logistic_regression"](0), X, 1 - y).fit_signature_
+    assert base != fit_model(MODELS["sgd"](0), X, y).fit_signature_
+    other = MODELS["logistic_regression"](0).set_params(model__C=2.0)
+    assert base != fit_model(other, X, y).fit_signature_
