@@ -8,6 +8,7 @@ data/raw files, submissions/ and runs/ (earlier results are never deleted), .ven
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
 
@@ -34,15 +35,22 @@ def generated_paths() -> list[Path]:
     return paths
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        description="Remove what the pipeline generated (never your data, submissions or runs)."
+    )
+    ap.add_argument("-n", "--dry-run", action="store_true", help="only list what would be removed")
+    args = ap.parse_args(argv)
     demo = config.is_demo_data()
     paths = generated_paths()
     if not paths:
         print("make clean: nothing generated to remove.")
         return
-    print("make clean removes:")
+    print("make clean would remove:" if args.dry_run else "make clean removes:")
     for p in paths:
         print(f"  {p.relative_to(config.ROOT) if p.is_relative_to(config.ROOT) else p}{'/' if p.is_dir() else ''}")
+        if args.dry_run:
+            continue
         if p.is_dir():
             shutil.rmtree(p)
         else:
