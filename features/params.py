@@ -26,7 +26,7 @@ EXTRA_FLOW_PER_USER = int(os.environ.get("EXTRA_FLOW_PER_USER", "50"))
 
 #: ...and at most this many extra rows in all (a seeded sample), so the full-size data
 #: (~20k users) stays within the time budget of the bake-off.
-EXTRA_FLOW_MAX_ROWS = int(os.environ.get("EXTRA_FLOW_MAX_ROWS", "150000"))
+EXTRA_FLOW_MAX_ROWS = int(os.environ.get("EXTRA_FLOW_MAX_ROWS", "100000"))
 
 #: Strength (in pseudo-plays) of the prior in smoothed listen rates.
 PRIOR_STRENGTH = float(os.environ.get("PRIOR_STRENGTH", "20"))
