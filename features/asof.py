@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AsOfIndex", "combine_keys", "smoothed_rate"]
+__all__ = ["AsOfIndex", "combine_keys", "smoothed_rate", "smooth", "range_sum"]
 
 _TS_BITS = 32
 
@@ -30,6 +30,17 @@ def combine_keys(*cols: np.ndarray) -> np.ndarray:
 def smoothed_rate(listens: np.ndarray, count: np.ndarray, prior: float | np.ndarray, strength: float) -> np.ndarray:
     """Additive smoothing: ``(listens + strength * prior) / (count + strength)``, in float32."""
     return ((listens + strength * prior) / (count + strength)).astype(np.float32)
+
+
+def smooth(listens: np.ndarray, count: np.ndarray, prior: np.ndarray | float, strength: float) -> np.ndarray:
+    """``(listens + strength * prior) / (count + strength)`` in float64."""
+    return (listens + strength * prior) / (count + strength)
+
+
+def range_sum(values_sorted: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Sum of ``values_sorted`` (already in an index's sorted order) over each ``[start, end)``."""
+    c = np.concatenate([[0.0], np.cumsum(np.asarray(values_sorted, dtype=np.float64))])
+    return c[end] - c[start]
 
 
 class AsOfIndex:

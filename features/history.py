@@ -68,6 +68,16 @@ class History:
             self._time_order = np.argsort(self.df["ts_listen"].to_numpy(), kind="stable")
         return self._time_order
 
+    def global_asof(self, ts: np.ndarray, values: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Count and sums of per-row ``values`` over ALL history rows with ``ts_listen < ts`` (as-of priors)."""
+        order = self.time_order()
+        end = np.searchsorted(self.df["ts_listen"].to_numpy().astype(np.int64)[order], ts, side="left")
+        sums = {
+            name: np.concatenate([[0.0], np.cumsum(np.asarray(v, dtype=np.float64)[order])])[end]
+            for name, v in values.items()
+        }
+        return end.astype(np.float64), sums
+
     def index(self, *cols: str) -> AsOfIndex:
         """As-of index keyed by one or two columns (built once, then cached)."""
         if cols not in self._indices:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from features import params
-from features.asof import combine_keys
+from features.asof import combine_keys, range_sum, smooth
 from features.history import History
 
 __all__ = ["item_features"]
@@ -22,29 +22,6 @@ _PER = 1e6
 #: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is
 #: defined (0.5) before the first history row and negligibly moved afterwards.
 _GLOBAL_PSEUDO = 1.0
-
-
-def _smooth(listens: np.ndarray, count: np.ndarray, prior: np.ndarray | float, strength: float) -> np.ndarray:
-    """``(listens + strength * prior) / (count + strength)`` in float64."""
-    return (listens + strength * prior) / (count + strength)
-
-
-def _global_asof(history: History, ts: np.ndarray, values: dict[str, np.ndarray]) -> tuple[np.ndarray, dict]:
-    """Count and sums of per-row ``values`` over ALL history rows with ``ts_listen < ts``."""
-    hts = history.col("ts_listen").astype(np.int64)
-    order = np.argsort(hts, kind="stable")
-    end = np.searchsorted(hts[order], ts, side="left")
-    sums = {
-        name: np.concatenate([[0.0], np.cumsum(np.asarray(v, dtype=np.float64)[order])])[end]
-        for name, v in values.items()
-    }
-    return end.astype(np.float64), sums
-
-
-def _prefix(values_sorted: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Sum of ``values_sorted`` (already in an index's sorted order) over ``[start, end)``."""
-    c = np.concatenate([[0.0], np.cumsum(np.asarray(values_sorted, dtype=np.float64))])
-    return c[end] - c[start]
 
 
 def _first_listen_of_pair(history: History, col: str, order: np.ndarray) -> np.ndarray:
@@ -88,9 +65,9 @@ def item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     flow = history.flow
     fy = flow * y
 
-    g_n, g = _global_asof(history, t, {"y": y, "f": flow, "fy": fy})
-    g_rate = _smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
-    g_flow_rate = _smooth(g["fy"], g["f"], g_rate, k)
+    g_n, g = history.global_asof(t, {"y": y, "f": flow, "fy": fy})
+    g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
+    g_flow_rate = smooth(g["fy"], g["f"], g_rate, k)
 
     out: dict[str, np.ndarray] = {}
     parent: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -100,15 +77,15 @@ def item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
         order = idx.order
         n_k = (e - s).astype(np.float64)
         prior, flow_prior = parent.get({"album": "artist", "media": "album"}.get(key, ""), (g_rate, g_flow_rate))
-        rate = _smooth(_prefix(y[order], s, e), n_k, prior, k)
-        flow_rate = _smooth(_prefix(fy[order], s, e), _prefix(flow[order], s, e), flow_prior, k)
+        rate = smooth(range_sum(y[order], s, e), n_k, prior, k)
+        flow_rate = smooth(range_sum(fy[order], s, e), range_sum(flow[order], s, e), flow_prior, k)
         parent[key] = (rate, flow_rate)
         out[f"item_{key}_log_plays"] = np.log1p(n_k)
         out[f"item_{key}_pop"] = np.log1p(_PER * n_k / np.maximum(g_n, 1.0))
         out[f"item_{key}_rate"] = rate
         out[f"item_{key}_flow_rate"] = flow_rate
         if key in REPEAT_KEYS:
-            users = _prefix(_first_listen_of_pair(history, col, order), s, e)
+            users = range_sum(_first_listen_of_pair(history, col, order), s, e)
             out[f"item_{key}_plays_per_user"] = np.where(users > 0, n_k / np.maximum(users, 1.0), np.nan)
 
     return pd.DataFrame({c: np.asarray(v, dtype=np.float32) for c, v in out.items()})

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from features import params
+from features.asof import range_sum, smooth
 from features.history import History
 
 __all__ = ["user_features"]
@@ -22,11 +23,6 @@ _MAX_EXP2 = 1000.0
 #: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is
 #: defined (0.5) before the first history row and negligibly moved afterwards.
 _GLOBAL_PSEUDO = 1.0
-
-
-def _smooth(listens: np.ndarray, count: np.ndarray, prior: np.ndarray | float, strength: float) -> np.ndarray:
-    """``(listens + strength * prior) / (count + strength)`` in float64."""
-    return (listens + strength * prior) / (count + strength)
 
 
 def _ranges_within(
@@ -54,12 +50,6 @@ def _ranges_within(
     start = np.searchsorted(key, base, side="left")
     end = np.searchsorted(key, base | np.clip(q_ts, 0, 2**32 - 1), side="left")
     return perm, start, np.where(ok, end, start)
-
-
-def _prefix(values_sorted: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Sum of ``values_sorted`` (already in an index's sorted order) over ``[start, end)``."""
-    c = np.concatenate([[0.0], np.cumsum(np.asarray(values_sorted, dtype=np.float64))])
-    return c[end] - c[start]
 
 
 def _flow_session_starts_sorted(history: History) -> np.ndarray:
@@ -167,40 +157,35 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     fss[order] = fss_sorted
 
     # Global as-of priors: prefix sums over the history sorted by time.
+    g_n, g = history.global_asof(t, {"y": y, "f": flow, "fy": flow * y, "s": fss, "sy": fss * y})
+    t_order = history.time_order()
     hts = history.col("ts_listen").astype(np.int64)
-    t_order = np.argsort(hts, kind="stable")
-    g_end = np.searchsorted(hts[t_order], t, side="left")
-    g_n = g_end.astype(np.float64)
-    g = {
-        name: _prefix(v[t_order], np.zeros(n, np.int64), g_end)
-        for name, v in {"y": y, "f": flow, "fy": flow * y, "s": fss, "sy": fss * y}.items()
-    }
-    g_rate = _smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
-    g_flow_rate = _smooth(g["fy"], g["f"], g_rate, k)
-    g_nonflow_rate = _smooth(g["y"] - g["fy"], g_n - g["f"], g_rate, k)
-    g_start_rate = _smooth(g["sy"], g["s"], g_flow_rate, k)
-    g_flow_share = _smooth(g["f"], g_n, 0.5, _GLOBAL_PSEUDO)
+    g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
+    g_flow_rate = smooth(g["fy"], g["f"], g_rate, k)
+    g_nonflow_rate = smooth(g["y"] - g["fy"], g_n - g["f"], g_rate, k)
+    g_start_rate = smooth(g["sy"], g["s"], g_flow_rate, k)
+    g_flow_share = smooth(g["f"], g_n, 0.5, _GLOBAL_PSEUDO)
 
     # The user's own counts.
     u_n = (e - s).astype(np.float64)
     y_s, f_s = y[order], flow[order]
-    u_y = _prefix(y_s, s, e)
-    u_f = _prefix(f_s, s, e)
-    u_fy = _prefix(f_s * y_s, s, e)
-    u_s = _prefix(fss_sorted, s, e)
-    u_sy = _prefix(fss_sorted * y_s, s, e)
-    user_rate = _smooth(u_y, u_n, g_rate, k)
-    user_flow_rate = _smooth(u_fy, u_f, g_flow_rate, k)
+    u_y = range_sum(y_s, s, e)
+    u_f = range_sum(f_s, s, e)
+    u_fy = range_sum(f_s * y_s, s, e)
+    u_s = range_sum(fss_sorted, s, e)
+    u_sy = range_sum(fss_sorted * y_s, s, e)
+    user_rate = smooth(u_y, u_n, g_rate, k)
+    user_flow_rate = smooth(u_fy, u_f, g_flow_rate, k)
 
     out: dict[str, np.ndarray] = {
         "user_log_plays": np.log1p(u_n),
         "user_log_flow_plays": np.log1p(u_f),
         "user_rate": user_rate,
         "user_flow_rate": user_flow_rate,
-        "user_nonflow_rate": _smooth(u_y - u_fy, u_n - u_f, g_nonflow_rate, k),
+        "user_nonflow_rate": smooth(u_y - u_fy, u_n - u_f, g_nonflow_rate, k),
         "user_flow_lift": user_flow_rate - user_rate,
-        "user_flow_start_rate": _smooth(u_sy, u_s, g_start_rate, k),
-        "user_flow_share": _smooth(u_f, u_n, g_flow_share, k),
+        "user_flow_start_rate": smooth(u_sy, u_s, g_start_rate, k),
+        "user_flow_share": smooth(u_f, u_n, g_flow_share, k),
     }
 
     # Context and platform of the target: the user's rate there, toward the global rate there.
@@ -211,10 +196,10 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
         perm, cs, ce = _ranges_within(
             hcol[t_order], np.zeros(len(hcol), np.int64), 1, hts[t_order], qcol, np.zeros(n, np.int64), t
         )
-        c_prior = _smooth(_prefix(y[t_order][perm], cs, ce), (ce - cs).astype(np.float64), g_rate, k)
+        c_prior = smooth(range_sum(y[t_order][perm], cs, ce), (ce - cs).astype(np.float64), g_rate, k)
         perm, us, ue = _ranges_within(hcol[order], idx.codes_sorted, len(idx.uniq), idx.ts_sorted, qcol, u_code, t)
         uc_n = (ue - us).astype(np.float64)
-        out[f"user_{name}_rate"] = _smooth(_prefix(y_s[perm], us, ue), uc_n, c_prior, k)
+        out[f"user_{name}_rate"] = smooth(range_sum(y_s[perm], us, ue), uc_n, c_prior, k)
         if name == "ctx":
             out["user_log_ctx_plays"] = np.log1p(uc_n)
         else:
@@ -223,11 +208,11 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     # Recency-weighted rates.
     for hl in HALF_LIVES_DAYS:
         d_n, d = _decayed_sums(history, t, s, e, hl, {"y": y_s})
-        out[f"user_rate_hl{hl:g}d"] = _smooth(d["y"], d_n, user_rate, k)
+        out[f"user_rate_hl{hl:g}d"] = smooth(d["y"], d_n, user_rate, k)
         if hl == HALF_LIVES_DAYS[0]:
             out[f"user_log_recent_plays_hl{hl:g}d"] = np.log1p(d_n)
     _, d = _decayed_sums(history, t, s, e, FLOW_HALF_LIFE_DAYS, {"f": f_s, "fy": f_s * y_s})
-    out[f"user_flow_rate_hl{FLOW_HALF_LIFE_DAYS:g}d"] = _smooth(d["fy"], d["f"], user_flow_rate, k)
+    out[f"user_flow_rate_hl{FLOW_HALF_LIFE_DAYS:g}d"] = smooth(d["fy"], d["f"], user_flow_rate, k)
 
     # Activity: distinct valid days, seniority.
     ts_s = idx.ts_sorted.astype(np.int64)
@@ -235,7 +220,7 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     new_day = np.ones(len(ts_s), dtype=bool)
     if len(ts_s) > 1:
         new_day[1:] = (idx.codes_sorted[1:] != idx.codes_sorted[:-1]) | (day[1:] != day[:-1])
-    out["user_active_days"] = _prefix(new_day & (ts_s >= params.MIN_VALID_TS), s, e)
+    out["user_active_days"] = range_sum(new_day & (ts_s >= params.MIN_VALID_TS), s, e)
     _, first_valid = idx.locate(
         targets["user_id"].to_numpy().astype(np.int64), np.full(n, params.MIN_VALID_TS, dtype=np.int64)
     )

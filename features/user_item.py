@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from features import params
+from features.asof import range_sum, smooth
 from features.history import History
 
 __all__ = ["user_item_features"]
@@ -21,29 +22,6 @@ NOVELTY_KEYS = ("artist", "media")
 #: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is
 #: defined (0.5) before the first history row and negligibly moved afterwards.
 _GLOBAL_PSEUDO = 1.0
-
-
-def _smooth(listens: np.ndarray, count: np.ndarray, prior: np.ndarray | float, strength: float) -> np.ndarray:
-    """``(listens + strength * prior) / (count + strength)`` in float64."""
-    return (listens + strength * prior) / (count + strength)
-
-
-def _global_asof(history: History, ts: np.ndarray, values: dict[str, np.ndarray]) -> tuple[np.ndarray, dict]:
-    """Count and sums of per-row ``values`` over ALL history rows with ``ts_listen < ts``."""
-    hts = history.col("ts_listen").astype(np.int64)
-    order = np.argsort(hts, kind="stable")
-    end = np.searchsorted(hts[order], ts, side="left")
-    sums = {
-        name: np.concatenate([[0.0], np.cumsum(np.asarray(v, dtype=np.float64)[order])])[end]
-        for name, v in values.items()
-    }
-    return end.astype(np.float64), sums
-
-
-def _prefix(values_sorted: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Sum of ``values_sorted`` (already in an index's sorted order) over ``[start, end)``."""
-    c = np.concatenate([[0.0], np.cumsum(np.asarray(values_sorted, dtype=np.float64))])
-    return c[end] - c[start]
 
 
 def user_item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
@@ -91,18 +69,18 @@ def user_item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     values = {"y": y}
     for key, f in first_play.items():
         values[f"new_{key}"], values[f"new_{key}_y"] = f, f * y
-    g_n, g = _global_asof(history, t, values)
-    g_rate = _smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
+    g_n, g = history.global_asof(t, values)
+    g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
     uidx, us, ue = history.locate(targets, "user_id")
     u_n = (ue - us).astype(np.float64)
-    user_rate = _smooth(_prefix(y[uidx.order], us, ue), u_n, g_rate, k)
+    user_rate = smooth(range_sum(y[uidx.order], us, ue), u_n, g_rate, k)
 
     out: dict[str, np.ndarray] = {}
     for key in PAIR_KEYS:
         idx, s, e = pairs[key]
         p_n = (e - s).astype(np.float64)
         out[f"user_item_{key}_log_plays"] = np.log1p(p_n)
-        out[f"user_item_{key}_rate"] = _smooth(_prefix(y[idx.order], s, e), p_n, user_rate, PAIR_PRIOR_STRENGTH)
+        out[f"user_item_{key}_rate"] = smooth(range_sum(y[idx.order], s, e), p_n, user_rate, PAIR_PRIOR_STRENGTH)
         if key == "media":
             out["user_item_media_played"] = (p_n > 0).astype(np.float64)
         if key in ("media", "artist"):
@@ -121,9 +99,9 @@ def user_item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
             out[f"user_item_{key}_share"] = np.where(u_n > 0, p_n / np.maximum(u_n, 1.0), np.nan)
 
     for key, f in first_play.items():
-        g_new_rate = _smooth(g[f"new_{key}_y"], g[f"new_{key}"], g_rate, k)
-        u_new = _prefix(f[uidx.order], us, ue)
-        u_new_y = _prefix((f * y)[uidx.order], us, ue)
-        out[f"user_item_new_{key}_rate"] = _smooth(u_new_y, u_new, g_new_rate, k)
+        g_new_rate = smooth(g[f"new_{key}_y"], g[f"new_{key}"], g_rate, k)
+        u_new = range_sum(f[uidx.order], us, ue)
+        u_new_y = range_sum((f * y)[uidx.order], us, ue)
+        out[f"user_item_new_{key}_rate"] = smooth(u_new_y, u_new, g_new_rate, k)
 
     return pd.DataFrame({c: np.asarray(v, dtype=np.float32) for c, v in out.items()})
