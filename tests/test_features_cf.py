@@ -11,7 +11,7 @@ import pytest
 from features import cf
 from features.cf import _fold_in, _snapshot_number, _snapshot_time, _telescoped_weights, cf_features
 from features.history import History
-from pipeline.schema import TRAIN_COLUMNS
+from tests.frames import train_frame
 
 MONDAY = 1478476800  # 2016-11-07 00:00 UTC, a Monday
 DAY = 86400
@@ -35,8 +35,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
         "user_age": 25,
         "is_listened": 1,
     }
-    df = pd.DataFrame([{**base, **r} for r in rows], columns=list(TRAIN_COLUMNS))
-    return df.astype(TRAIN_COLUMNS)
+    return train_frame(base, rows)
 
 
 def _targets(rows: list[dict]) -> pd.DataFrame:

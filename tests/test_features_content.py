@@ -9,7 +9,7 @@ import pytest
 from features import content
 from features.content import content_features
 from features.history import History
-from pipeline.schema import TRAIN_COLUMNS
+from tests.frames import train_frame
 
 COLS = [
     "content_genre_cos",
@@ -39,8 +39,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
         "user_age": 25,
         "is_listened": 1,
     }
-    df = pd.DataFrame([{**base, **r} for r in rows], columns=list(TRAIN_COLUMNS))
-    return df.astype(TRAIN_COLUMNS)
+    return train_frame(base, rows)
 
 
 def _targets(rows: list[dict]) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pytest
 
 from features.history import History
 from features.time import time_features
-from pipeline.schema import FEATURE_COLUMNS, TRAIN_COLUMNS
+from tests.frames import targets_frame, train_frame
 
 D = 1479722400  # Monday 2016-11-21 10:00:00 UTC
 NAN = np.nan
@@ -32,17 +32,11 @@ BASE = {
 
 
 def _train(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([{**BASE, **r} for r in rows], columns=list(TRAIN_COLUMNS))
-    return df.astype(TRAIN_COLUMNS)
+    return train_frame(BASE, rows)
 
 
 def _targets(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([{**BASE, **r} for r in rows], columns=list(FEATURE_COLUMNS)).astype(FEATURE_COLUMNS)
-    df.insert(0, "example_id", np.arange(len(df)))
-    df.insert(1, "row_id", -1)
-    df.insert(2, "round", 1)
-    df["sample_id"] = -1
-    return df
+    return targets_frame(BASE, rows)
 
 
 def _hist(rows: list[dict]) -> History:

@@ -11,7 +11,8 @@ from features import params
 from features import user_item as user_item_module
 from features.history import History
 from features.user_item import user_item_features
-from pipeline.schema import FEATURE_COLUMNS, TRAIN_COLUMNS
+from pipeline.schema import TRAIN_COLUMNS
+from tests.frames import targets_frame, train_frame
 
 T = 1_478_000_000
 TA = T + 1000  # the main target's time
@@ -38,17 +39,11 @@ BASE = {
 
 
 def _train(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([{**BASE, **r} for r in rows], columns=list(TRAIN_COLUMNS))
-    return df.astype(TRAIN_COLUMNS)
+    return train_frame(BASE, rows)
 
 
 def _targets(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([{**BASE, **r} for r in rows], columns=list(FEATURE_COLUMNS)).astype(FEATURE_COLUMNS)
-    df.insert(0, "example_id", np.arange(len(df)))
-    df.insert(1, "row_id", -1)
-    df.insert(2, "round", 1)
-    df["sample_id"] = -1
-    return df
+    return targets_frame(BASE, rows)
 
 
 def _features(rows: list[dict], targets: list[dict]) -> pd.DataFrame:
