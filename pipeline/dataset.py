@@ -45,6 +45,27 @@ class Matrix:
         """Rows a model may learn from while the validation round is held out."""
         return self.rounds != VALIDATION_ROUND
 
+    def fold_masks(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training and validation rows of the rolling-origin fold that validates on round ``k``.
+
+        Validation: round ``k`` (each user's k-th last Flow session start).  Training:
+        the older rounds (``> k``) and the extra rows (round -1), keeping only rows
+        strictly before their own user's round-``k`` example, as the test's own user
+        history is before the test row.  For ``k = 1`` this is :meth:`training_mask`
+        (every training example is before its user's round 1 by construction).
+        """
+        r = self.rounds
+        valid = r == k
+        ex = self.examples
+        cut = (
+            pd.Series(ex["ts_listen"].to_numpy()[valid], index=ex["user_id"].to_numpy()[valid])
+            .reindex(ex["user_id"].to_numpy())
+            .to_numpy(dtype=np.float64)
+        )
+        before = ~(ex["ts_listen"].to_numpy().astype(np.float64) >= np.nan_to_num(cut, nan=np.inf))
+        train = ((r > k) | (r < 0)) & before
+        return train, valid
+
 
 def load_matrix(split: str, *, groups: list[str] | None = None, features_dir=None, examples_path=None) -> Matrix:
     """Read ``examples_<split>.parquet`` and every feature group's file for the split."""

@@ -120,13 +120,17 @@ def _print_evaluation() -> None:
         raise PipelineError(f"{metrics_path} is missing: run `make train` first")
     metrics = read_json(metrics_path)
     out: dict[str, object] = {"validation_auc": metrics["validation_auc"], "model": metrics.get("winner")}
-    print(
-        f"\nValidation AUC ({metrics.get('winner')}, round 1 = each user's last Flow session start): "
-        f"{metrics['validation_auc']:.4f}"
-    )
+    folds = metrics.get("validation_folds") or []
+    print(f"\nValidation AUC ({metrics.get('winner')}): {metrics['validation_auc']:.4f}")
+    if len(folds) > 1:
+        print(
+            "  row-weighted mean of rolling-origin folds: "
+            + "; ".join(f"round {f['round']} ({f['rows']} rows) {f['auc']:.4f}" for f in folds)
+        )
+    print("  (round 1 = each user's last Flow session start; round k = the k-th last, refit on what came before)")
     ranking = metrics.get("ranking", [])
     if ranking:
-        print("\nModel ranking on the validation round:")
+        print("\nModel ranking on the validation round (round 1):")
         for r in ranking:
             print(
                 f"  {r['model']:<24} AUC {r['auc']:.4f}  [{r.get('auc_lo', float('nan')):.4f}, "

@@ -397,7 +397,13 @@ def _header(art: Artifacts, generated: str) -> str:
     auc = m.get("validation_auc", win.get("auc"))
     ci = ""
     if win.get("auc_lo") is not None and win.get("auc_hi") is not None:
-        ci = f"95% CI {_fmt(win['auc_lo'])}–{_fmt(win['auc_hi'])}"
+        ci = f"round 1: {_fmt(win.get('auc'))}, 95% CI {_fmt(win['auc_lo'])}–{_fmt(win['auc_hi'])}"
+    folds = m.get("validation_folds") or []
+    if len(folds) > 1:
+        ci = (
+            f"rolling-origin mean over rounds {', '.join(str(f['round']) for f in folds)} "
+            f"({_fmt_int(sum(f['rows'] for f in folds))} rows: " + ", ".join(_fmt(f["auc"]) for f in folds) + "); " + ci
+        )
     parts = [
         "<h1>DSG17 cold start: model ranking</h1>",
         f'<p class="sub">Run <code>{_e(art.run_id)}</code> · trained {_e(_run_date(art.run_id))} · '

@@ -44,6 +44,10 @@ def _tiny_matrix(seed: int = 0, users: int = 100, rounds: int = 4) -> Matrix:
             "example_id": np.arange(n, dtype=np.int64),
             "round": rnd,
             "user_id": np.tile(np.arange(users, dtype=np.int32), rounds + 1),
+            # round k is k days before the end; the extra rows come before every round
+            "ts_listen": (1_480_000_000 - 86_400 * np.where(rnd > 0, rnd, rounds + 1).astype(np.int64)).astype(
+                np.int32
+            ),
             "sample_id": np.int32(-1),
         }
     )
@@ -156,7 +160,12 @@ def test_train_writes_the_layout_and_a_second_run_continues_the_study(tmp_path, 
     aucs = [r["auc"] for r in ranking]
     assert aucs == sorted(aucs, reverse=True)
     assert {r["model"] for r in ranking} == set(train.MODELS)
-    assert on_disk["winner"] == ranking[0]["model"] and on_disk["validation_auc"] == ranking[0]["auc"]
+    assert on_disk["winner"] == ranking[0]["model"] and on_disk["validation_auc_round1"] == ranking[0]["auc"]
+    # 100 rows a round < VALIDATION_MIN_ROWS: the estimate runs to VALIDATION_MAX_ROUNDS (3) folds.
+    folds = on_disk["validation_folds"]
+    assert [f["round"] for f in folds] == [1, 2, 3] and folds[0]["auc"] == ranking[0]["auc"]
+    assert [f["train_rows"] for f in folds] == [400, 300, 200]
+    assert on_disk["validation_auc"] == pytest.approx(np.mean([f["auc"] for f in folds]))
     for r in ranking:
         assert 0 <= r["auc_lo"] <= r["auc_hi"] <= 1
         assert set(r) >= {
@@ -265,3 +274,53 @@ def test_an_interrupted_run_leaves_the_study_runs_and_winner_untouched(tmp_path,
     assert (models_dir / "winner.json").read_bytes() == winner_before
     assert [p.name for p in runs_dir.iterdir()] == [first["run_id"]]
     assert not [p for p in models_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def _fold_matrix() -> Matrix:
+    """User 0: rounds 3, 2, 1 at t=100, 200, 300, extras at t=50 and t=250; user 1: round 1 and an extra."""
+    examples = pd.DataFrame(
+        {
+            "example_id": np.arange(7, dtype=np.int64),
+            "round": np.array([3, 2, 1, -1, -1, 1, -1], dtype=np.int16),
+            "user_id": np.array([0, 0, 0, 0, 0, 1, 1], dtype=np.int32),
+            "ts_listen": np.array([100, 200, 300, 50, 250, 400, 10], dtype=np.int32),
+            "is_listened": np.array([1, 0, 1, 0, 1, 1, 0], dtype=np.int8),
+        }
+    )
+    return Matrix(examples=examples, X=pd.DataFrame({"f": np.arange(7, dtype=np.float32)}), groups={"f": "time"})
+
+
+def test_fold_masks_keep_only_each_users_earlier_rows() -> None:
+    m = _fold_matrix()
+    train, valid = m.fold_masks(1)
+    assert valid.tolist() == [False, False, True, False, False, True, False]
+    assert train.tolist() == m.training_mask().tolist()
+    train, valid = m.fold_masks(2)
+    assert valid.tolist() == [False, True, False, False, False, False, False]
+    # user 0: round 3 and the extra at t=50 (t=250 is after their round 2); user 1 has no
+    # round 2, so their extra row stays (nothing of theirs is validated in this fold)
+    assert train.tolist() == [True, False, False, True, False, False, True]
+
+
+def test_rolling_validation_refits_on_earlier_rows_and_weights_by_rows(monkeypatch) -> None:
+    from models.registry import MODELS, fit_model, predict_scores
+
+    monkeypatch.setattr(params, "VALIDATION_MIN_ROWS", 250)
+    monkeypatch.setattr(params, "VALIDATION_MAX_ROUNDS", 3)
+    m = _tiny_matrix(users=100, rounds=4)
+    feats = list(m.X.columns)
+    out = train.rolling_validation(m, feats, "logistic_regression", 0.6, seed=0, tuned=None)
+    # 100 rows a round: rounds 1, 2, 3 reach 300 >= 250 rows
+    assert [f["round"] for f in out["folds"]] == [1, 2, 3]
+    assert out["folds"][0]["auc"] == 0.6
+    tr, va = m.fold_masks(3)
+    model = fit_model(MODELS["logistic_regression"](0), m.X.loc[tr, feats], m.y[tr], rounds=m.rounds[tr])
+    expected = roc_auc_score(m.y[va], predict_scores(model, m.X.loc[va, feats]))
+    assert out["folds"][2]["auc"] == pytest.approx(expected)
+    assert out["auc"] == pytest.approx((0.6 + out["folds"][1]["auc"] + expected) / 3)
+    monkeypatch.setattr(params, "VALIDATION_MIN_ROWS", 100)  # round 1 alone is enough
+    assert train.rolling_validation(m, feats, "logistic_regression", 0.6, seed=0, tuned=None) == {
+        "model": "logistic_regression",
+        "auc": 0.6,
+        "folds": [{"round": 1, "rows": 100, "auc": 0.6, "train_rows": 400}],
+    }
