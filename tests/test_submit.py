@@ -75,6 +75,8 @@ def _tiny(seed: int = 0, users: int = 80, rounds: int = 4) -> tuple[Matrix, Matr
             "example_id": np.arange(n, dtype=np.int64),
             "round": np.repeat(np.arange(1, rounds + 1, dtype=np.int16), users),
             "user_id": np.tile(np.arange(users, dtype=np.int32), rounds),
+            # round k is k days before the end of the history
+            "ts_listen": (1_480_000_000 - 86_400 * np.repeat(np.arange(1, rounds + 1), users)).astype(np.int32),
             "sample_id": np.int32(-1),
         }
     )
