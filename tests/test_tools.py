@@ -68,3 +68,11 @@ def test_baseline_validation_fits_only_on_rows_before_each_users_round_1(monkeyp
     assert seen["history"]["ts_listen"].tolist() == [10, 5]  # user 0 before 20, user 1 before 50
     assert seen["target"]["ts_listen"].tolist() == [20, 50]
     assert auc == 1.0
+
+
+def test_baseline_never_scores_against_the_demo_answers_of_other_data(monkeypatch, tmp_path) -> None:
+    from pipeline import config
+
+    monkeypatch.setattr(config, "is_demo_data", lambda *a, **k: False)  # e.g. altgen files copied into data/raw
+    assert baseline._answers_path(None) is None
+    assert baseline._answers_path(str(tmp_path / "a.csv")) == tmp_path / "a.csv"

@@ -15,10 +15,11 @@ It reports two numbers, both honest:
   the same rows as ``validation_auc`` in ``reports/metrics.json``;
 * **test AUC** on demo data (or any data set with ``demo/answers.csv``), fit on all rows.
 
-Run after ``make features`` (it reads the cached parquet files and examples)::
+Run after ``make features train submit`` (it reads the cached parquet files and examples,
+and scores ``submissions/latest.csv`` on the same answers)::
 
-    .venv/bin/python tools/baseline.py                 # data/ of this checkout
-    DSG_DATA=/path/to/data .venv/bin/python tools/baseline.py --no-validation
+    .venv/bin/python tools/baseline.py                           # demo data: the demo's answers
+    .venv/bin/python tools/baseline.py --answers DIR/demo/answers.csv
 
 At full size (7.5M rows) a fit takes several minutes on 2 cores; ``--fit-rows`` samples the
 rows LightGBM is fit on (the encodings still use every row).
@@ -27,6 +28,7 @@ rows LightGBM is fit on (the encodings still use every row).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -129,23 +131,58 @@ def validation_auc(train: pd.DataFrame, examples: pd.DataFrame, *, seed: int, fi
     return float(roc_auc_score(target["is_listened"].to_numpy(), p))
 
 
+def _answers_path(arg: str | None) -> Path | None:
+    """``--answers`` if given; else the demo's answers, but only while data/raw holds that demo."""
+    if arg:
+        return Path(arg)
+    return config.DEMO_ANSWERS if config.is_demo_data() and config.DEMO_ANSWERS.exists() else None
+
+
+def _submission() -> Path | None:
+    """submissions/latest.csv when it was written for this checkout's test file (not for other data)."""
+    latest = config.SUBMISSIONS / "latest.csv"
+    if config.DATA != config.ROOT / "data" or not latest.exists():
+        return None
+    return latest if latest.stat().st_mtime >= config.TEST_PARQUET.stat().st_mtime else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-validation", action="store_true", help="skip the round-1 validation AUC")
     ap.add_argument("--fit-rows", type=int, default=None, help="sample this many rows for the LightGBM fit")
+    ap.add_argument(
+        "--answers", default=None, help="sample_id,is_listened of the test rows (default: the demo's, on demo data)"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     train = pd.read_parquet(config.TRAIN_PARQUET)
+    metrics = config.REPORTS / "metrics.json"
+    if metrics.exists():
+        print(
+            f"pipeline validation_auc (reports/metrics.json): {json.loads(metrics.read_text())['validation_auc']:.4f}"
+        )
     if not args.no_validation:
         ex = pd.read_parquet(config.EXAMPLES_TRAIN, columns=["row_id", "round", "user_id", "ts_listen"])
         auc = validation_auc(train, ex, seed=config.SEED, fit_rows=args.fit_rows)
         print(f"baseline validation AUC (round 1): {auc:.4f}   ({time.perf_counter() - t0:.0f}s)", flush=True)
-    answers = config.DEMO / "answers.csv"
-    if answers.exists():
-        test = pd.read_parquet(config.TEST_PARQUET)
-        p = fit_predict(train, test, seed=config.SEED, fit_rows=args.fit_rows)
-        y = pd.read_csv(answers).set_index("sample_id").loc[test["sample_id"].to_numpy(), "is_listened"]
-        print(f"baseline test AUC: {roc_auc_score(y.to_numpy(), p):.4f}   ({time.perf_counter() - t0:.0f}s)")
+    answers = _answers_path(args.answers)
+    if answers is None:
+        print("no test answers (--answers PATH): test AUCs skipped")
+        return
+    truth = pd.read_csv(answers).set_index("sample_id")["is_listened"]
+    test = pd.read_parquet(config.TEST_PARQUET)
+    ids = test["sample_id"].to_numpy()
+    if not truth.index.isin(ids).all() or len(truth) != len(ids):
+        raise SystemExit(f"{answers} does not hold one answer per sample_id of {config.TEST_PARQUET}")
+    y = truth.loc[ids].to_numpy()
+    p = fit_predict(train, test, seed=config.SEED, fit_rows=args.fit_rows)
+    base = roc_auc_score(y, p)
+    print(f"baseline test AUC: {base:.4f}   ({time.perf_counter() - t0:.0f}s)")
+    latest = _submission()
+    if latest is not None:
+        sub = pd.read_csv(latest).set_index("sample_id")["is_listened"]
+        ours = roc_auc_score(y, sub.loc[ids].to_numpy())
+        print(f"pipeline test AUC (submissions/latest.csv): {ours:.4f}   margin over the baseline {ours - base:+.4f}")
 
 
 if __name__ == "__main__":
