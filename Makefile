@@ -52,7 +52,10 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # e.g. ROUNDS=3) changed, so `make -n` and the real run agree on what is out of date.
 ifneq ($(wildcard $(VENV_OK)),)
 ifneq ($(filter-out help setup test lint format clean bench demo-data,$(MAKECMDGOALS)),)
-_stamp_log := $(shell $(PY) -m pipeline.stamp $(STAMPS) 2>&1)
+_stamp_log := $(shell $(PY) -m pipeline.stamp $(STAMPS) 2>&1 || echo __stamp_failed__)
+ifneq ($(findstring __stamp_failed__,$(_stamp_log)),)
+$(error $(strip $(subst __stamp_failed__,,$(_stamp_log))))
+endif
 $(if $(_stamp_log),$(info $(_stamp_log)))
 endif
 endif

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import FEATURE_GROUPS, get_group
+from features import FEATURE_GROUPS, get_group, params
 from features.history import History
 from pipeline import config
 from pipeline.io import write_parquet
@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--examples", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    params.validate()
     examples_path = args.examples or (config.EXAMPLES_TRAIN if args.split == "train" else config.EXAMPLES_TEST)
     t0 = time.perf_counter()
     history = History(pd.read_parquet(args.history))

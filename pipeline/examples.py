@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument("--test", default=config.TEST_PARQUET)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    params.validate()
     if args.split == "train":
         train = pd.read_parquet(args.train)
         ex = build_train_examples(

@@ -29,6 +29,7 @@ def settings_of(kind: str) -> dict[str, object]:
     from pipeline import config
 
     mod = importlib.import_module(_MODULES[kind])
+    mod.validate()  # a malformed environment override is a plain message, not a traceback
     names = [k for k in sorted(dir(mod)) if k.isupper() and not k.startswith("_")]
     if kind == "select":
         names = [k for k in names if k.startswith(_SELECT_PREFIXES)]
@@ -48,13 +49,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Rewrite settings stamps only when the settings changed.")
     ap.add_argument("stamps", nargs="+", metavar="KIND=PATH", help=f"KIND is one of {', '.join(sorted(_MODULES))}")
     args = ap.parse_args()
-    changed = []
+    pairs = []
     for item in args.stamps:
         kind, _, path = item.partition("=")
         if kind not in _MODULES or not path:
             ap.error(f"expected KIND=PATH with KIND in {sorted(_MODULES)}, got {item!r}")
-        if update_stamp(kind, Path(path)):
-            changed.append(kind)
+        settings_of(kind)  # validate every kind first: a bad setting rewrites no stamp at all
+        pairs.append((kind, Path(path)))
+    changed = [kind for kind, path in pairs if update_stamp(kind, path)]
     if changed:
         # One line: Make shows it while reading the Makefile.
         print(f"settings changed ({', '.join(changed)}): what depends on them will be rebuilt")

@@ -128,6 +128,23 @@ def test_feature_setting_change_rebuilds_examples_and_train_features(built):
     assert "pipeline.ingest" not in out
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("ROUNDS", "abc", "ROUNDS='abc' is not an integer"),
+        ("SESSION_GAP_MINUTES", "-1", "SESSION_GAP_MINUTES='-1' must be >= 0.01"),
+        ("OPTUNA_MAX_TRIALS", "many", "OPTUNA_MAX_TRIALS='many' is not an integer"),
+    ],
+)
+def test_a_malformed_setting_stops_make_with_a_plain_message(built, setting, value, says):
+    stamps = sorted(built.glob("**/*_params.json"))
+    before = {p: p.read_bytes() for p in stamps}
+    proc = make(built, "features", "train", check=False, **{setting: value})
+    assert proc.returncode == 2
+    assert says in proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+    assert {p: p.read_bytes() for p in stamps} == before  # nothing was rewritten
+
+
 def test_submit_with_another_model(built):
     make(built, "submit", MODEL="logistic_regression")
     subs = sorted((built / "submissions").glob("submission_logistic_regression_*.csv"))
