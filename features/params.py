@@ -43,15 +43,12 @@ SESSION_GAP_MINUTES = _env("SESSION_GAP_MINUTES", 10, float, minimum=0.01)
 #: validation round, rounds 2..ROUNDS are training rounds.
 ROUNDS = _env("ROUNDS", 5, int, minimum=1)
 
-#: Extra training rows: up to this many Flow plays per user, the latest before the
-#: user's validation target that are not already a round, each with past-only features.
+#: Extra training rows: up to this many Flow plays per user, drawn (seeded) from before
+#: the user's validation target and not already a round, each with past-only features.
 #: Measured on the 2,000-user demo (LightGBM, validation round 1 / demo test AUC):
 #: ROUNDS=5 alone 0.689 / 0.700; ROUNDS=10 0.683 / 0.703; ROUNDS=20 0.682 / 0.707;
 #: +20 extra 0.688 / 0.709; +60 0.696 / 0.718; +150 0.700 / 0.719; +400 0.705 / 0.719.
 #: More rows help until about 50 per user; the cap keeps heavy users from dominating.
-#: The rows are each user's LATEST Flow plays (not a random draw from their history):
-#: fixed LightGBM, latest vs random, test AUC +0.0008, +0.0010 (demo seeds 1, 2) and
-#: +0.0018, +0.0010 (tools/altgen.py seeds 1, 2); validation +0.004, +0.0015, +0.0016, -0.0044.
 EXTRA_FLOW_PER_USER = _env("EXTRA_FLOW_PER_USER", 50, int, minimum=0)
 
 #: ...and at most this many extra rows in all (a seeded sample), so the full-size data

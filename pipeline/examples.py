@@ -65,12 +65,7 @@ def build_train_examples(
     extra_flow_max_rows: int | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Peel ``rounds`` Flow session starts per user (plus optional extra Flow rows) into examples.
-
-    Extra rows: each user's latest ``extra_flow_per_user`` Flow plays before their
-    validation target that are not rounds; then, if more than ``extra_flow_max_rows``, a
-    seeded sample of them.
-    """
+    """Peel ``rounds`` Flow session starts per user (plus optional extra Flow rows) into examples."""
     starts = flow_session_starts(train, gap_seconds=gap_seconds)
     chosen = starts[(starts["start_rank"] >= 1) & (starts["start_rank"] <= rounds)]
     parts = [pd.DataFrame({"row_id": chosen["row_id"].to_numpy(), "round": chosen["start_rank"].to_numpy()})]
@@ -81,10 +76,8 @@ def build_train_examples(
         limit = val_ts.reindex(cand["user_id"].to_numpy()).to_numpy()
         cand = cand[cand["ts_listen"].to_numpy() < np.nan_to_num(limit, nan=-1)]
         rng = np.random.default_rng(seed)
-        # Each user's LATEST Flow plays before the validation target: like the test row,
-        # they sit at the end of the user's history (features from a long past).
-        latest = cand.sort_values(["user_id", "ts_listen", "row_id"], kind="stable")
-        extra = latest.groupby("user_id", sort=False).tail(extra_flow_per_user)
+        shuffled = cand.assign(_r=rng.random(len(cand))).sort_values(["user_id", "_r"], kind="stable")
+        extra = shuffled.groupby("user_id", sort=False).head(extra_flow_per_user)
         if extra_flow_max_rows is not None and len(extra) > extra_flow_max_rows:
             keep = np.sort(rng.choice(len(extra), size=extra_flow_max_rows, replace=False))
             extra = extra.iloc[keep]

@@ -60,12 +60,6 @@ def test_extra_flow_rows_are_before_the_validation_target_and_not_rounds():
     assert (extra["user_id"] == 1).all()
 
 
-def test_extra_flow_rows_are_each_users_latest():
-    ex = build_train_examples(TRAIN, rounds=1, gap_seconds=GAP, extra_flow_per_user=2, seed=0)
-    # user 1's Flow plays before 9000 (not round 1): 100, 200, 2100 -> the latest two
-    assert sorted(ex.loc[ex["round"] == -1, "ts_listen"].tolist()) == [200, 2100]
-
-
 def test_examples_are_deterministic_and_ordered():
     a = build_train_examples(TRAIN, rounds=3, gap_seconds=GAP, extra_flow_per_user=1, seed=3)
     b = build_train_examples(
