@@ -1,47 +1,30 @@
 """Feature-side settings.  Changing any of these rebuilds the examples and feature files.
 
 Each can be overridden from the environment (``ROUNDS=3 make features``).  A malformed
-value does not fail at import: it is collected and :func:`validate` (called first by the
-feature stages and the settings stamp) reports it as a plain message, exit status 2.
+value does not fail at import: it is collected (:mod:`pipeline.settings`) and
+:func:`validate` (called first by the feature stages and the settings stamp) reports it
+as a plain message, exit status 2.
 """
 
 from __future__ import annotations
 
-import os
-
-from pipeline.errors import PipelineError
 from pipeline.schema import BROKEN_CLOCK_BEFORE
+from pipeline.settings import EnvSettings
 
-_ERRORS: list[str] = []
-
-
-def _env(name: str, default: float, cast: type, *, minimum: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return cast(default)
-    try:
-        value = cast(raw.strip().replace("_", ""))
-    except ValueError:
-        _ERRORS.append(f"{name}={raw!r} is not {'an integer' if cast is int else 'a number'}")
-        return cast(default)
-    if value < minimum:
-        _ERRORS.append(f"{name}={raw!r} must be >= {minimum:g}")
-        return cast(default)
-    return value
+_env = EnvSettings("feature")
 
 
 def validate() -> None:
     """Raise a :class:`PipelineError` naming every malformed environment override."""
-    if _ERRORS:
-        raise PipelineError("bad feature setting(s) in the environment: " + "; ".join(_ERRORS))
+    _env.validate()
 
 
 #: A new session starts after a silence longer than this (the teams used ~10 minutes).
-SESSION_GAP_MINUTES = _env("SESSION_GAP_MINUTES", 10, float, minimum=0.01)
+SESSION_GAP_MINUTES = _env.float("SESSION_GAP_MINUTES", 10.0, low=0.01)
 
 #: How many Flow session starts are peeled per user: round 1 (the last) is the
 #: validation round, rounds 2..ROUNDS are training rounds.
-ROUNDS = _env("ROUNDS", 5, int, minimum=1)
+ROUNDS = _env.int("ROUNDS", 5, minimum=1)
 
 #: Extra training rows: up to this many Flow plays per user, drawn (seeded) from before
 #: the user's validation target and not already a round, each with past-only features.
@@ -53,14 +36,14 @@ ROUNDS = _env("ROUNDS", 5, int, minimum=1)
 #: row's end-of-history position).  Fixed LightGBM, test AUC latest minus random:
 #: +0.0008, +0.0010, -0.0040 (demo seeds 1, 2, 42), +0.0018, +0.0010 (tools/altgen.py
 #: seeds 1, 2): no gain on average, so the random draw stays.
-EXTRA_FLOW_PER_USER = _env("EXTRA_FLOW_PER_USER", 50, int, minimum=0)
+EXTRA_FLOW_PER_USER = _env.int("EXTRA_FLOW_PER_USER", 50)
 
 #: ...and at most this many extra rows in all (a seeded sample), so the full-size data
 #: (~20k users) stays within the time budget of the bake-off.
-EXTRA_FLOW_MAX_ROWS = _env("EXTRA_FLOW_MAX_ROWS", 100_000, int, minimum=0)
+EXTRA_FLOW_MAX_ROWS = _env.int("EXTRA_FLOW_MAX_ROWS", 100_000)
 
 #: Strength (in pseudo-plays) of the prior in smoothed listen rates.
-PRIOR_STRENGTH = _env("PRIOR_STRENGTH", 20, float, minimum=0)
+PRIOR_STRENGTH = _env.float("PRIOR_STRENGTH", 20.0, low=0.0)
 
 #: Timestamps before this (2010-01-01 UTC) are broken clocks: no hour, no weekday.
 MIN_VALID_TS = BROKEN_CLOCK_BEFORE

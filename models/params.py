@@ -5,7 +5,7 @@ changing a model budget retrains models but never rebuilds the feature files.
 
 Every setting can be overridden from the environment, e.g.
 ``OPTUNA_SECONDS=600 OPTUNA_MAX_TRIALS=200 make train`` or ``ROWS_KNN=50000 make train``.
-A malformed value does not fail at import: it is collected in ``_ERRORS`` and
+A malformed value does not fail at import: it is collected (:mod:`pipeline.settings`) and
 :func:`validate` (called first by every stage CLI) reports it as a plain message.
 """
 
@@ -14,55 +14,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pipeline.errors import PipelineError
+from pipeline.settings import EnvSettings
 
 __all__ = ["validate", "snapshot", "ROW_BUDGETS"]
 
-_ERRORS: list[str] = []
-
-
-def _env_int(name: str, default: int | None, *, minimum: int = 0, allow_none: bool = False) -> int | None:
-    """Read an integer setting; where ``allow_none``, ``none`` (or ``all``) means "no cap"."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    if raw.strip().lower() in {"none", "all"}:
-        if allow_none:
-            return None
-        _ERRORS.append(f"{name}={raw!r} must be an integer")
-        return default
-    try:
-        value = int(raw.replace("_", ""))
-    except ValueError:
-        _ERRORS.append(f"{name}={raw!r} is not an integer")
-        return default
-    if value < minimum:
-        _ERRORS.append(f"{name}={raw!r} must be >= {minimum}")
-        return default
-    return value
-
-
-def _env_float(name: str, default: float, *, low: float, high: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        _ERRORS.append(f"{name}={raw!r} is not a number")
-        return default
-    if not low <= value <= high:
-        _ERRORS.append(f"{name}={raw!r} must be between {low} and {high}")
-        return default
-    return value
-
-
-def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = os.environ.get(name, default).strip()
-    if raw not in choices:
-        _ERRORS.append(f"{name}={raw!r} must be one of {', '.join(choices)}")
-        return default
-    return raw
+_env = EnvSettings("model")
+_env_int, _env_float, _env_choice = _env.int, _env.float, _env.choice
 
 
 # --- Threads -----------------------------------------------------------------------
@@ -148,8 +105,7 @@ ENSEMBLE_MEMBERS: tuple[str, ...] = tuple(
 
 def validate() -> None:
     """Raise a :class:`PipelineError` naming every malformed environment override."""
-    if _ERRORS:
-        raise PipelineError("bad model setting(s) in the environment: " + "; ".join(_ERRORS))
+    _env.validate()
 
 
 def snapshot() -> dict[str, Any]:
