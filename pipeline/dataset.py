@@ -11,7 +11,7 @@ from features import FEATURE_GROUPS
 from pipeline import config
 from pipeline.errors import PipelineError
 
-__all__ = ["Matrix", "load_matrix", "VALIDATION_ROUND"]
+__all__ = ["Matrix", "load_matrix", "before_each_users_cut", "VALIDATION_ROUND"]
 
 #: Round 1 (each user's last Flow session start in train) is the validation round.
 VALIDATION_ROUND = 1
@@ -56,15 +56,18 @@ class Matrix:
         """
         r = self.rounds
         valid = r == k
-        ex = self.examples
-        cut = (
-            pd.Series(ex["ts_listen"].to_numpy()[valid], index=ex["user_id"].to_numpy()[valid])
-            .reindex(ex["user_id"].to_numpy())
-            .to_numpy(dtype=np.float64)
-        )
-        before = ~(ex["ts_listen"].to_numpy().astype(np.float64) >= np.nan_to_num(cut, nan=np.inf))
-        train = ((r > k) | (r < 0)) & before
+        user, ts = self.examples["user_id"].to_numpy(), self.examples["ts_listen"].to_numpy()
+        train = ((r > k) | (r < 0)) & before_each_users_cut(user, ts, user[valid], ts[valid])
         return train, valid
+
+
+def before_each_users_cut(user: np.ndarray, ts: np.ndarray, cut_user: np.ndarray, cut_ts: np.ndarray) -> np.ndarray:
+    """True for the rows (``user``, ``ts``) strictly before their own user's cut time.
+
+    ``cut_user`` holds each user at most once; a user without a cut keeps every row.
+    """
+    cut = pd.Series(cut_ts, index=cut_user).reindex(user).to_numpy(dtype=np.float64)
+    return np.asarray(ts, dtype=np.float64) < np.nan_to_num(cut, nan=np.inf)
 
 
 def load_matrix(split: str, *, groups: list[str] | None = None, features_dir=None, examples_path=None) -> Matrix:

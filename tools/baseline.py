@@ -42,6 +42,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold
 
 from pipeline import config
+from pipeline.dataset import before_each_users_cut
 
 KEYS: list[list[str]] = [
     ["user_id"],
@@ -120,12 +121,12 @@ def fit_predict(history: pd.DataFrame, target: pd.DataFrame, *, seed: int, fit_r
 def validation_auc(train: pd.DataFrame, examples: pd.DataFrame, *, seed: int, fit_rows: int | None) -> float:
     """AUC on round 1, fit on the rows strictly before each user's round-1 row."""
     val = examples[examples["round"] == 1]
-    cut = (
-        pd.Series(val["ts_listen"].to_numpy(), index=val["user_id"].to_numpy())
-        .reindex(train["user_id"].to_numpy())
-        .to_numpy(dtype=np.float64)
+    before = before_each_users_cut(
+        train["user_id"].to_numpy(),
+        train["ts_listen"].to_numpy(),
+        val["user_id"].to_numpy(),
+        val["ts_listen"].to_numpy(),
     )
-    before = train["ts_listen"].to_numpy().astype(np.float64) < np.nan_to_num(cut, nan=np.inf)
     target = train.iloc[val["row_id"].to_numpy()]
     p = fit_predict(train[before], target, seed=seed, fit_rows=fit_rows)
     return float(roc_auc_score(target["is_listened"].to_numpy(), p))
