@@ -41,6 +41,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold
 
+from models import params
 from pipeline import config
 from pipeline.dataset import before_each_users_cut
 
@@ -76,7 +77,7 @@ LGBM = dict(
     subsample=0.8,
     subsample_freq=1,
     colsample_bytree=0.8,
-    n_jobs=2,
+    n_jobs=params.N_JOBS,  # the project's thread setting, like every model of the registry
     deterministic=True,
     force_col_wise=True,
     verbose=-1,
