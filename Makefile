@@ -40,8 +40,8 @@ TRAIN_FEATS := $(GROUPS:%=$(FEAT)/train/%.parquet)
 TEST_FEATS := $(GROUPS:%=$(FEAT)/test/%.parquet)
 # Shared feature code: a change here rebuilds every group; a change to features/<group>.py only that group.
 FEAT_CORE := features/__init__.py features/asof.py features/history.py pipeline/build_features.py $(FEAT_PARAMS)
-CONTRACT := pipeline/contract.py pipeline/schema.py pipeline/ingest.py
-MODEL_CODE := $(wildcard models/*.py) pipeline/dataset.py $(MODEL_PARAMS)
+CONTRACT := pipeline/data/contract.py core/schema.py pipeline/data/ingest.py
+MODEL_CODE := $(wildcard models/*.py) pipeline/data/dataset.py $(MODEL_PARAMS)
 STAMPS := features=$(FEAT_PARAMS) models=$(MODEL_PARAMS) select=$(SELECT_PARAMS)
 
 # Idle OpenMP threads sleep instead of spinning (2-thread fits were up to 30x slower on a busy machine).
@@ -94,30 +94,30 @@ $(RAW_TRAIN) $(RAW_TEST) &: | $(VENV_OK)
 		exit 2; \
 	fi
 	@echo "==> data/raw is empty: building demo data ($(DEMO_USERS) users). Put your own train.csv/test.csv there to use real data."
-	$(PY) -m pipeline.demo --users $(DEMO_USERS)
+	$(PY) -m pipeline.data.demo --users $(DEMO_USERS)
 
 demo-data: | $(VENV_OK) ## (re)build demo data in data/raw (DEMO_USERS=19918 for full size); refuses to touch your own files
-	$(PY) -m pipeline.demo --users $(DEMO_USERS) --replace-demo
+	$(PY) -m pipeline.data.demo --users $(DEMO_USERS) --replace-demo
 
 $(TRAIN_PQ): $(RAW_TRAIN) $(CONTRACT) | $(VENV_OK)
-	$(PY) -m pipeline.ingest --split train
+	$(PY) -m pipeline.data.ingest --split train
 
 $(TEST_PQ): $(RAW_TEST) $(CONTRACT) | $(VENV_OK)
-	$(PY) -m pipeline.ingest --split test
+	$(PY) -m pipeline.data.ingest --split test
 
 $(SUMMARY): $(TRAIN_PQ) $(TEST_PQ) $(CONTRACT)
-	$(PY) -m pipeline.ingest --summary
+	$(PY) -m pipeline.data.ingest --summary
 
 # --- features --------------------------------------------------------------------------
 # On a fresh clone (no .venv yet while the Makefile is read) the stamps are written here.
 $(FEAT_PARAMS) $(MODEL_PARAMS) $(SELECT_PARAMS) &: | $(VENV_OK)
 	@$(PY) -m pipeline.stamp $(STAMPS)
 
-$(EX_TRAIN): $(TRAIN_PQ) $(FEAT_PARAMS) pipeline/examples.py features/history.py
-	$(PY) -m pipeline.examples --split train
+$(EX_TRAIN): $(TRAIN_PQ) $(FEAT_PARAMS) pipeline/data/examples.py features/history.py
+	$(PY) -m pipeline.data.examples --split train
 
-$(EX_TEST): $(TEST_PQ) pipeline/examples.py
-	$(PY) -m pipeline.examples --split test
+$(EX_TEST): $(TEST_PQ) pipeline/data/examples.py
+	$(PY) -m pipeline.data.examples --split test
 
 $(FEAT)/train/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TRAIN)
 	$(PY) -m pipeline.build_features --group $* --split train
@@ -128,13 +128,13 @@ $(FEAT)/test/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TEST)
 features: $(SUMMARY) $(TRAIN_FEATS) $(TEST_FEATS) ## validate data/raw, build the examples and every feature group
 
 # --- models ----------------------------------------------------------------------------
-$(SELECTION): $(TRAIN_FEATS) $(EX_TRAIN) pipeline/select.py pipeline/dataset.py models/registry.py $(SELECT_PARAMS)
+$(SELECTION): $(TRAIN_FEATS) $(EX_TRAIN) pipeline/select.py pipeline/data/dataset.py models/registry.py $(SELECT_PARAMS)
 	$(PY) -m pipeline.select
 
 select: $(SELECTION) ## random-forest feature selection (run by train)
 
 # The ablation uses the registry's fixed-parameter LightGBM: Optuna budgets do not re-run it.
-$(ABLATION): $(TRAIN_FEATS) $(EX_TRAIN) pipeline/evaluate.py pipeline/dataset.py models/registry.py
+$(ABLATION): $(TRAIN_FEATS) $(EX_TRAIN) pipeline/evaluate.py pipeline/data/dataset.py models/registry.py
 	$(PY) -m pipeline.evaluate --ablation
 
 # `make train` always runs a new bake-off (and continues the Optuna study); the file rule
@@ -161,7 +161,7 @@ evaluate: $(LATEST) $(ABLATION) ## print validation AUC, the group ablation and,
 
 # --- checks ----------------------------------------------------------------------------
 bench: | $(VENV_OK) ## time every stage on full-size demo data (scratch folder) -> reports/bench.json
-	$(PY) -m pipeline.bench
+	$(PY) -m tools.bench
 
 test: | $(VENV_OK) ## run the test suite
 	$(PY) -m pytest -q
@@ -175,4 +175,4 @@ format: | $(VENV_OK) ## ruff format the code
 	$(PY) -m ruff check --fix .
 
 clean: ## remove generated data, features and model artifacts (never data/raw files of yours, submissions or runs)
-	@$(or $(wildcard $(PY)),$(PYTHON)) -m pipeline.clean
+	@$(or $(wildcard $(PY)),$(PYTHON)) -m tools.clean

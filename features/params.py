@@ -1,15 +1,15 @@
 """Feature-side settings.  Changing any of these rebuilds the examples and feature files.
 
 Each can be overridden from the environment (``ROUNDS=3 make features``).  A malformed
-value does not fail at import: it is collected (:mod:`pipeline.settings`) and
+value does not fail at import: it is collected (:mod:`core.settings`) and
 :func:`validate` (called first by the feature stages and the settings stamp) reports it
 as a plain message, exit status 2.
 """
 
 from __future__ import annotations
 
-from pipeline.schema import BROKEN_CLOCK_BEFORE
-from pipeline.settings import EnvSettings
+from core.schema import BROKEN_CLOCK_BEFORE
+from core.settings import EnvSettings
 
 _env = EnvSettings("feature")
 

@@ -94,7 +94,7 @@ def sequence_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     - ``sequence_rate_last_{5,20,100}``: listen rate over the user's last N plays.
     - ``sequence_flow_rate_last_{5,20}``: listen rate over the user's last N Flow plays.
     - ``sequence_flow_start_rate_last_5``: listen rate over the user's last 5 Flow session
-      starts (first Flow play of a session, as in :mod:`pipeline.examples`) -- the
+      starts (first Flow play of a session, as in :mod:`pipeline.data.examples`) -- the
       recent record on exactly the kind of play predicted.
     - ``sequence_cur_session_skips`` / ``sequence_cur_session_rate``: skips and listen rate
       in the current session so far (0 and the user's rate when the target opens a session).

@@ -55,7 +55,7 @@ def _ranges_within(
 def _flow_session_starts_sorted(history: History) -> np.ndarray:
     """Per row of the user index (sorted order): True on the first Flow play of its session.
 
-    The same definition as the examples' targets (pipeline.examples), so the user's rate on
+    The same definition as the examples' targets (pipeline.data.examples), so the user's rate on
     these rows is their rate on exactly the kind of play the model predicts.  It depends
     only on the row and the user's earlier rows, so it is past-only.
     """

@@ -5,7 +5,7 @@ changing a model budget retrains models but never rebuilds the feature files.
 
 Every setting can be overridden from the environment, e.g.
 ``OPTUNA_SECONDS=600 OPTUNA_MAX_TRIALS=200 make train`` or ``ROWS_KNN=50000 make train``.
-A malformed value does not fail at import: it is collected (:mod:`pipeline.settings`) and
+A malformed value does not fail at import: it is collected (:mod:`core.settings`) and
 :func:`validate` (called first by every stage CLI) reports it as a plain message.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pipeline.settings import EnvSettings
+from core.settings import EnvSettings
 
 __all__ = ["validate", "snapshot", "ROW_BUDGETS"]
 

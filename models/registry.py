@@ -58,8 +58,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
+from core.errors import PipelineError
 from models import params
-from pipeline.errors import PipelineError
 
 __all__ = [
     "MODELS",

@@ -39,8 +39,8 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from core.errors import PipelineError
 from models import params
-from pipeline.errors import PipelineError
 
 log = logging.getLogger("tuning")
 

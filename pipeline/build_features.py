@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core import config
+from core.io import write_parquet
 from features import FEATURE_GROUPS, get_group, params
 from features.history import History
-from pipeline import config
-from pipeline.io import write_parquet
 
 log = logging.getLogger("features")
 
@@ -78,6 +78,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from pipeline.errors import run_cli
+    from core.errors import run_cli
 
     run_cli(main)

@@ -20,10 +20,10 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
-from pipeline import config
-from pipeline.dataset import load_matrix
-from pipeline.errors import PipelineError, run_cli
-from pipeline.io import read_json, write_json
+from core import config
+from core.errors import PipelineError, run_cli
+from core.io import read_json, write_json
+from pipeline.data.dataset import load_matrix
 
 log = logging.getLogger("evaluate")
 

@@ -40,10 +40,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from core import config
+from core.errors import PipelineError, run_cli
+from core.io import write_text
 from features.params import MIN_VALID_TS  # broken-clock cut shared with the time features
-from pipeline import config
-from pipeline.errors import PipelineError, run_cli
-from pipeline.io import write_text
 
 __all__ = ["build_report", "render_report", "load_artifacts", "Artifacts", "main"]
 
@@ -1527,7 +1527,7 @@ def build_report(
     run_id: str | None = None,
     seed: int | None = None,
 ) -> Path:
-    """Load the artifacts and write the report atomically; roots default to pipeline.config."""
+    """Load the artifacts and write the report atomically; roots default to core.config."""
     reports_dir = Path(reports_dir or config.REPORTS)
     out = Path(out or reports_dir / "model_ranking.html")
     art = load_artifacts(
@@ -1550,7 +1550,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--models-dir", type=Path, default=None, help="default: models/artifacts/")
     ap.add_argument("--reports-dir", type=Path, default=None, help="default: reports/ (reads ablation.json)")
     ap.add_argument("--interim-dir", type=Path, default=None, help="default: data/interim/")
-    ap.add_argument("--seed", type=int, default=None, help="sampling seed (default pipeline.config.SEED)")
+    ap.add_argument("--seed", type=int, default=None, help="sampling seed (default core.config.SEED)")
     args = ap.parse_args(argv)
     start = time.perf_counter()
     out = build_report(

@@ -31,12 +31,12 @@ import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
+from core import config
+from core.errors import PipelineError, run_cli
+from core.io import write_json, write_parquet
 from models import params
 from models.registry import OrderedForest, stratified_subsample
-from pipeline import config
-from pipeline.dataset import Matrix, load_matrix
-from pipeline.errors import PipelineError, run_cli
-from pipeline.io import write_json, write_parquet
+from pipeline.data.dataset import Matrix, load_matrix
 
 log = logging.getLogger("select")
 

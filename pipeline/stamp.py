@@ -14,7 +14,7 @@ import importlib
 import json
 from pathlib import Path
 
-from pipeline.io import write_text
+from core.io import write_text
 
 __all__ = ["settings_of", "update_stamp"]
 
@@ -26,7 +26,7 @@ _SELECT_PREFIXES = ("SELECT_", "PERMUTATION_", "N_JOBS")
 
 def settings_of(kind: str) -> dict[str, object]:
     """The public UPPER_CASE settings of a kind, plus the global SEED."""
-    from pipeline import config
+    from core import config
 
     mod = importlib.import_module(_MODULES[kind])
     mod.validate()  # a malformed environment override is a plain message, not a traceback
@@ -63,6 +63,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from pipeline.errors import run_cli
+    from core.errors import run_cli
 
     run_cli(main)

@@ -26,13 +26,13 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from core import config
+from core.errors import PipelineError, run_cli
+from core.io import dump_joblib, read_json, write_text
+from core.schema import SAMPLE_ID, TARGET
 from models import params
 from models.registry import MODELS, fit_model, predict_scores
-from pipeline import config
-from pipeline.dataset import Matrix, load_matrix
-from pipeline.errors import PipelineError, run_cli
-from pipeline.io import dump_joblib, read_json, write_text
-from pipeline.schema import SAMPLE_ID, TARGET
+from pipeline.data.dataset import Matrix, load_matrix
 from pipeline.train import data_fingerprint, library_versions, tuned_params_from_run
 
 log = logging.getLogger("submit")

@@ -41,13 +41,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 
+from core import config
+from core.errors import PipelineError, run_cli
+from core.io import dump_joblib, read_json, write_csv, write_json, write_parquet
 from models import params
 from models.registry import MODELS, NOTES, StackedEnsemble, fit_model, predict_scores, row_budget, rows_used
 from models.tuning import TuningResult, tune_lightgbm
-from pipeline import config
-from pipeline.dataset import Matrix, load_matrix
-from pipeline.errors import PipelineError, run_cli
-from pipeline.io import dump_joblib, read_json, write_csv, write_json, write_parquet
+from pipeline.data.dataset import Matrix, load_matrix
 
 log = logging.getLogger("train")
 

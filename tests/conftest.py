@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.schema import TEST_COLUMNS, TRAIN_COLUMNS
+from core.schema import TEST_COLUMNS, TRAIN_COLUMNS
 
 #: column -> cell texts, in the column order of the real file.
 DsgTable = dict[str, list[str]]

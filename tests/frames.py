@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.schema import FEATURE_COLUMNS, TRAIN_COLUMNS
+from core.schema import FEATURE_COLUMNS, TRAIN_COLUMNS
 
 
 def train_frame(base: dict, rows: list[dict]) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from pipeline import clean, config
+from core import config
+from tools import clean
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The DSG17 data contract (pipeline.contract) and the ingest CLI (pipeline.ingest)."""
+"""The DSG17 data contract (pipeline.data.contract) and the ingest CLI (pipeline.data.ingest)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import contract, ingest
-from pipeline.contract import read_test, read_train, summarize
-from pipeline.errors import DataError, PipelineError
-from pipeline.schema import TEST_COLUMNS, TRAIN_COLUMNS
+from core.errors import DataError, PipelineError
+from core.schema import TEST_COLUMNS, TRAIN_COLUMNS
+from pipeline.data import contract, ingest
+from pipeline.data.contract import read_test, read_train, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsg17_test_real.csv"
@@ -403,7 +403,9 @@ def test_ingest_summary_writes_json_with_demo_flag(dsg_table, dsg_frame, tmp_pat
 
 
 def test_ingest_summary_without_parquet_says_what_to_run(tmp_path):
-    with pytest.raises(PipelineError, match=r"train.parquet is missing: run `python -m pipeline.ingest --split train`"):
+    with pytest.raises(
+        PipelineError, match=r"train.parquet is missing: run `python -m pipeline.data.ingest --split train`"
+    ):
         ingest.write_summary(tmp_path / "train.parquet", tmp_path / "test.parquet", tmp_path / "s.json")
 
 
@@ -420,7 +422,7 @@ def test_cli_bad_file_exits_2_with_a_clean_message_and_no_output(dsg_table, dsg_
     out = tmp_path / "out" / "train.parquet"
     env = {**os.environ, "DSG_DATA": str(tmp_path / "data")}
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.ingest", "--split", "train", "--src", str(src), "--out", str(out)],
+        [sys.executable, "-m", "pipeline.data.ingest", "--split", "train", "--src", str(src), "--out", str(out)],
         cwd=ROOT,
         env=env,
         capture_output=True,

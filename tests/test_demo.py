@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import config, demo
-from pipeline.errors import PipelineError, run_cli
-from pipeline.schema import SAMPLE_ID, TARGET, TEST_COLUMNS, TRAIN_COLUMNS
+from core import config
+from core.errors import PipelineError, run_cli
+from core.schema import SAMPLE_ID, TARGET, TEST_COLUMNS, TRAIN_COLUMNS
+from pipeline.data import demo
 
 TINY = 60  # users: a fraction of a second
 MODERATE = 300  # users: ~110k train rows, enough for rates and quirks
@@ -77,9 +78,9 @@ def test_every_value_fits_the_narrow_dtypes(moderate: demo.DemoData) -> None:
 
 
 def test_real_data_contract_accepts_the_files(written: Path, tiny: demo.DemoData) -> None:
-    if importlib.util.find_spec("pipeline.contract") is None:
-        pytest.skip("pipeline.contract not there yet")
-    from pipeline import contract
+    if importlib.util.find_spec("pipeline.data.contract") is None:
+        pytest.skip("pipeline.data.contract not there yet")
+    from pipeline.data import contract
 
     pd.testing.assert_frame_equal(contract.read_train(written / "raw" / "train.csv"), tiny.train)
     pd.testing.assert_frame_equal(contract.read_test(written / "raw" / "test.csv"), tiny.test)
@@ -87,7 +88,7 @@ def test_real_data_contract_accepts_the_files(written: Path, tiny: demo.DemoData
 
 def test_marker_records_the_parameters_and_fingerprints(written: Path) -> None:
     marker = json.loads((written / "raw" / config.DEMO_MARKER.name).read_text())
-    assert marker["users"] == TINY and marker["seed"] == 7 and marker["generator"] == "pipeline.demo"
+    assert marker["users"] == TINY and marker["seed"] == 7 and marker["generator"] == "pipeline.data.demo"
     assert set(marker["files"]) == {"train.csv", "test.csv"}
     assert demo.demo_files_intact(written / "raw")
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.bench import copy_project
+from tools.bench import copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -113,19 +113,23 @@ def test_one_feature_group_change_rebuilds_only_that_group(built):
     out = make(built, "-n", "features").stdout
     os.utime(user_py, ns=(before.st_atime_ns, before.st_mtime_ns))  # leave the project up to date
     assert "--group user --split train" in out and "--group user --split test" in out
-    assert "--group item" not in out and "pipeline.ingest" not in out and "pipeline.examples" not in out
+    assert "--group item" not in out and "pipeline.data.ingest" not in out and "pipeline.data.examples" not in out
 
 
 def test_model_settings_change_reruns_neither_parsing_nor_features(built):
     out = make(built, "-n", "submit", "OPTUNA_MAX_TRIALS=4", OPTUNA_MAX_TRIALS="4").stdout
     assert "pipeline.train" in out
-    assert "pipeline.ingest" not in out and "pipeline.build_features" not in out and "pipeline.examples" not in out
+    assert (
+        "pipeline.data.ingest" not in out
+        and "pipeline.build_features" not in out
+        and "pipeline.data.examples" not in out
+    )
 
 
 def test_feature_setting_change_rebuilds_examples_and_train_features(built):
     out = make(built, "-n", "features", ROUNDS="2").stdout
-    assert "pipeline.examples --split train" in out
-    assert "pipeline.ingest" not in out
+    assert "pipeline.data.examples --split train" in out
+    assert "pipeline.data.ingest" not in out
 
 
 @pytest.mark.parametrize(
@@ -180,7 +184,7 @@ def test_own_data_dropped_into_raw_is_picked_up(built, tmp_path):
         [
             py,
             "-m",
-            "pipeline.demo",
+            "pipeline.data.demo",
             "--users",
             "50",
             "--seed",
@@ -198,7 +202,7 @@ def test_own_data_dropped_into_raw_is_picked_up(built, tmp_path):
     time.sleep(1.1)
     os.replace(other / "test.csv", project / "data/raw/test.csv")
     dry = make(project, "-n", "submit").stdout
-    assert "pipeline.ingest --split test" in dry and "--group user --split test" in dry
+    assert "pipeline.data.ingest --split test" in dry and "--group user --split test" in dry
     assert "--split train" not in dry and "pipeline.train" not in dry, dry
     make(project, "submit")
     _check_submission(project, project / "submissions/latest.csv")

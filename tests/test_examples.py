@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from pipeline.examples import build_test_examples, build_train_examples, flow_session_starts
-from pipeline.schema import FEATURE_COLUMNS, TRAIN_COLUMNS
+from core.schema import FEATURE_COLUMNS, TRAIN_COLUMNS
+from pipeline.data.examples import build_test_examples, build_train_examples, flow_session_starts
 
 
 def _train(rows: list[tuple[int, int, int, int]]) -> pd.DataFrame:

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from core.schema import TRAIN_COLUMNS
 from features import params
 from features.history import History
 from features.item import item_features
-from pipeline.schema import TRAIN_COLUMNS
 from tests.frames import targets_frame, train_frame
 
 T = 1_478_000_000

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import contract
-from pipeline.contract import BINARY_COLUMNS, read_test, read_train
-from pipeline.errors import DataError
-from pipeline.schema import TEST_COLUMNS, TRAIN_COLUMNS
+from core.errors import DataError
+from core.schema import TEST_COLUMNS, TRAIN_COLUMNS
+from pipeline.data import contract
+from pipeline.data.contract import BINARY_COLUMNS, read_test, read_train
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KINDS = {"train": (TRAIN_COLUMNS, read_train), "test": (TEST_COLUMNS, read_test)}

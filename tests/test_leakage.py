@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.schema import TRAIN_COLUMNS
 from features import FEATURE_GROUPS
 from features.history import History
 from pipeline.build_features import compute_group
-from pipeline.examples import build_test_examples, build_train_examples
-from pipeline.schema import TRAIN_COLUMNS
+from pipeline.data.examples import build_test_examples, build_train_examples
 
 T0 = 1_478_000_000  # early Nov 2016
 

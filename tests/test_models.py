@@ -10,6 +10,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from core.errors import PipelineError
 from models import params
 from models.registry import (
     MODELS,
@@ -23,7 +24,6 @@ from models.registry import (
     rows_used,
     stratified_subsample,
 )
-from pipeline.errors import PipelineError
 
 TUNED = {"learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 5, "n_estimators": 30, "subsample_freq": 1}
 

@@ -16,14 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.schema import TEST_COLUMNS, TRAIN_COLUMNS
 from features import FEATURE_GROUPS
 from features.history import History
 from models import params
-from pipeline import contract, select, submit, train
+from pipeline import select, submit, train
 from pipeline.build_features import compute_group
-from pipeline.dataset import Matrix
-from pipeline.examples import build_test_examples, build_train_examples
-from pipeline.schema import TEST_COLUMNS, TRAIN_COLUMNS
+from pipeline.data import contract
+from pipeline.data.dataset import Matrix
+from pipeline.data.examples import build_test_examples, build_train_examples
 
 T0 = 1_478_000_000  # Nov 2016
 INT32_MAX = 2**31 - 1

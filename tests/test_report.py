@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import PipelineError
+from core.io import write_text
 from pipeline import report
-from pipeline.errors import PipelineError
-from pipeline.io import write_text
 
 MODELS = ["lightgbm", "logistic_regression", "random_forest", "user_rate_baseline"]
 RUN_IDS = ["20161201T120000Z", "20161202T090000Z"]  # the second is the newest

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import PipelineError
+from core.io import read_json
 from models import params
 from pipeline import select
-from pipeline.dataset import Matrix
-from pipeline.errors import PipelineError
-from pipeline.io import read_json
+from pipeline.data.dataset import Matrix
 
 
 def _tiny_matrix(seed: int = 0, users: int = 150, rounds: int = 4) -> Matrix:

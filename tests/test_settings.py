@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import PipelineError
-from pipeline.settings import EnvSettings
+from core.errors import PipelineError
+from core.settings import EnvSettings
 
 
 def test_values_defaults_and_no_cap(monkeypatch) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import PipelineError
 from models import params
 from pipeline import select, submit, train
-from pipeline.dataset import Matrix
-from pipeline.errors import PipelineError
+from pipeline.data.dataset import Matrix
 
 NOW = datetime(2017, 5, 1, 12, 0, 0, tzinfo=UTC)
 IDS = np.array([3, 1, 2])

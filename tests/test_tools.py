@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.contract import read_test, read_train
+from pipeline.data.contract import read_test, read_train
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -71,7 +71,7 @@ def test_baseline_validation_fits_only_on_rows_before_each_users_round_1(monkeyp
 
 
 def test_baseline_never_scores_against_the_demo_answers_of_other_data(monkeypatch, tmp_path) -> None:
-    from pipeline import config
+    from core import config
 
     monkeypatch.setattr(config, "is_demo_data", lambda *a, **k: False)  # e.g. altgen files copied into data/raw
     assert baseline._answers_path(None) is None

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from core import config
+from core.errors import PipelineError
+from core.io import read_json
 from features import FEATURE_GROUPS
 from models import params
-from pipeline import config, select, train
-from pipeline.dataset import Matrix
-from pipeline.errors import PipelineError
-from pipeline.io import read_json
+from pipeline import select, train
+from pipeline.data.dataset import Matrix
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +65,7 @@ def _tiny_matrix(seed: int = 0, users: int = 100, rounds: int = 4) -> Matrix:
 
 
 def _write_matrix(matrix: Matrix, data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Write the matrix as examples + one parquet per feature group and point pipeline.config at it."""
+    """Write the matrix as examples + one parquet per feature group and point core.config at it."""
     processed = data / "processed"
     (processed / "features" / "train").mkdir(parents=True)
     matrix.examples.to_parquet(processed / "examples_train.parquet", index=False)
@@ -263,7 +264,7 @@ def test_an_interrupted_run_leaves_the_study_runs_and_winner_untouched(tmp_path,
     study_before = (models_dir / "optuna.sqlite3").read_bytes()
     winner_before = (models_dir / "winner.json").read_bytes()
 
-    def killed(*args, **kwargs):  # SIGTERM arrives as KeyboardInterrupt (pipeline.errors.run_cli)
+    def killed(*args, **kwargs):  # SIGTERM arrives as KeyboardInterrupt (core.errors.run_cli)
         raise KeyboardInterrupt
 
     # Killed after its Optuna trials ran, in the middle of the bake-off.

@@ -41,9 +41,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold
 
+from core import config
 from models import params
-from pipeline import config
-from pipeline.dataset import before_each_users_cut
+from pipeline.data.dataset import before_each_users_cut
 
 KEYS: list[list[str]] = [
     ["user_id"],

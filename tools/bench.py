@@ -29,9 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import config
-from pipeline.errors import run_cli
-from pipeline.io import write_json, write_text
+from core import config
+from core.errors import run_cli
+from core.io import write_json, write_text
 
 log = logging.getLogger("bench")
 
@@ -57,10 +57,17 @@ _MEASURE = (
 )
 
 
+#: The code packages (with their templates), copied into each scratch project.
+CODE_DIRS = ("core", "pipeline", "features", "models", "tools")
+
+
 def copy_project(dest: Path) -> None:
     """Copy the working tree's code (not its data or results) into ``dest`` and share ``.venv``."""
     names = [
-        p.relative_to(config.ROOT) for d in ("pipeline", "features", "models") for p in (config.ROOT / d).rglob("*.py")
+        p.relative_to(config.ROOT)
+        for d in CODE_DIRS
+        for p in (config.ROOT / d).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and "artifacts" not in p.parts
     ]
     names += [Path(n) for n in ("Makefile", "requirements.txt", "pyproject.toml")]
     for name in names:
@@ -107,7 +114,7 @@ def run_bench(sizes: tuple[int, ...], *, keep: bool = False) -> dict:
             env.pop("DSG_DATA", None)
             py = str(scratch / ".venv" / "bin" / "python")
             log.info("size %d users: generating demo data in %s", users, scratch)
-            gen = _measure([py, "-m", "pipeline.demo", "--users", str(users)], scratch, env, log_path)
+            gen = _measure([py, "-m", "pipeline.data.demo", "--users", str(users)], scratch, env, log_path)
             rows = sum(1 for _ in open(scratch / "data/raw/train.csv", "rb")) - 1
             stages = {}
             for stage, targets in STAGES.items():

@@ -44,8 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipeline.errors import DataError
-from pipeline.schema import BROKEN_CLOCK_BEFORE, SAMPLE_ID, TARGET, TEST_COLUMNS, TRAIN_COLUMNS
+from core.errors import DataError
+from core.schema import BROKEN_CLOCK_BEFORE, SAMPLE_ID, TARGET, TEST_COLUMNS, TRAIN_COLUMNS
 
 log = logging.getLogger("contract")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 
-from pipeline.errors import PipelineError
+from core.errors import PipelineError
 
 __all__ = ["EnvSettings"]
 

@@ -22,10 +22,10 @@ import pandas as pd
 
 from features import params
 from features.history import session_starts
-from pipeline import config
-from pipeline.errors import run_cli
-from pipeline.io import write_parquet
-from pipeline.schema import FEATURE_COLUMNS, SAMPLE_ID, TARGET
+from core import config
+from core.errors import run_cli
+from core.io import write_parquet
+from core.schema import FEATURE_COLUMNS, SAMPLE_ID, TARGET
 
 log = logging.getLogger("examples")
 

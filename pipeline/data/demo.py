@@ -1,6 +1,6 @@
 """Realistic demo data in the exact DSG17 layout: the product's embedded default dataset.
 
-``python -m pipeline.demo [--users 2000] [--seed 42] [--out-dir data/raw] [--answers data/demo/answers.csv]
+``python -m pipeline.data.demo [--users 2000] [--seed 42] [--out-dir data/raw] [--answers data/demo/answers.csv]
 [--replace-demo]`` writes ``train.csv`` and ``test.csv`` (the real files' columns, order
 and plain-integer format), the hidden answers of the test rows (``sample_id,p_true,
 is_listened``: the true listen probability and the label drawn from it; the pipeline
@@ -81,10 +81,10 @@ from scipy.signal import lfilter
 from scipy.special import expit, ndtri
 from scipy.stats import rankdata
 
-from pipeline import config
-from pipeline.errors import PipelineError, run_cli
-from pipeline.io import atomic_path, write_csv, write_json
-from pipeline.schema import SAMPLE_ID, TARGET, TEST_COLUMNS, TRAIN_COLUMNS
+from core import config
+from core.errors import PipelineError, run_cli
+from core.io import atomic_path, write_csv, write_json
+from core.schema import SAMPLE_ID, TARGET, TEST_COLUMNS, TRAIN_COLUMNS
 
 log = logging.getLogger("demo")
 
@@ -821,7 +821,7 @@ def generate(n_users: int = 2000, *, seed: int = 42) -> DemoData:
     )
     answers = pd.DataFrame({SAMPLE_ID: np.arange(U), "p_true": p_true[sample_user], TARGET: t_label[sample_user]})
     params = {
-        "generator": "pipeline.demo",
+        "generator": "pipeline.data.demo",
         "version": GENERATOR_VERSION,
         "users": n_users,
         "seed": seed,

@@ -12,7 +12,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from pipeline import config
+from core import config
 
 __all__ = ["generated_paths", "main"]
 

@@ -1,10 +1,10 @@
 """Ingest stage: validate a raw DSG17 CSV and cache it as parquet, or summarise the cached data.
 
-``python -m pipeline.ingest --split train`` reads ``data/raw/train.csv`` through the data
-contract (``pipeline.contract``) and writes ``data/interim/train.parquet``;
+``python -m pipeline.data.ingest --split train`` reads ``data/raw/train.csv`` through the data
+contract (``pipeline.data.contract``) and writes ``data/interim/train.parquet``;
 ``--split test`` does the same for test.csv.  ``--summary`` reads both parquet files and
 writes ``data/interim/data_summary.json`` for the report.  ``--src`` / ``--out`` (and
-``--train`` / ``--test`` for the summary) override the paths from ``pipeline.config``.
+``--train`` / ``--test`` for the summary) override the paths from ``core.config``.
 
 The raw file is only read.  Outputs are written atomically, so a failed run leaves no
 output file (or the previous one) behind.  Contract violations exit with status 2 and a
@@ -21,10 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import config
-from pipeline.contract import read_test, read_train, summarize
-from pipeline.errors import PipelineError, run_cli
-from pipeline.io import write_json, write_parquet
+from core import config
+from pipeline.data.contract import read_test, read_train, summarize
+from core.errors import PipelineError, run_cli
+from core.io import write_json, write_parquet
 
 log = logging.getLogger("ingest")
 
@@ -58,7 +58,7 @@ def write_summary(train_path: Path, test_path: Path, out: Path) -> dict[str, Any
     """Summarise the validated train and test parquet files into the JSON the report shows."""
     for split, path in (("train", train_path), ("test", test_path)):
         if not path.exists():
-            raise PipelineError(f"{path} is missing: run `python -m pipeline.ingest --split {split}` first.")
+            raise PipelineError(f"{path} is missing: run `python -m pipeline.data.ingest --split {split}` first.")
     start = time.perf_counter()
     summary = summarize(pd.read_parquet(train_path), pd.read_parquet(test_path))
     summary["demo"] = config.is_demo_data()
@@ -68,7 +68,7 @@ def write_summary(train_path: Path, test_path: Path, out: Path) -> dict[str, Any
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.ingest", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.data.ingest", description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--split", choices=sorted(_READERS), help="validate this raw CSV and write it as parquet")
     mode.add_argument("--summary", action="store_true", help="write the data summary JSON from both parquet files")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from features import FEATURE_GROUPS
-from pipeline import config
-from pipeline.errors import PipelineError
+from core import config
+from core.errors import PipelineError
 
 __all__ = ["Matrix", "load_matrix", "before_each_users_cut", "VALIDATION_ROUND"]
 

@@ -1,0 +1,1 @@
+"""Development tools beside the stages: benchmark, clean, an independent generator and the baseline."""
