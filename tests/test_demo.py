@@ -15,6 +15,9 @@ from core import config
 from core.errors import PipelineError, run_cli
 from core.schema import SAMPLE_ID, TARGET, TEST_COLUMNS, TRAIN_COLUMNS
 from pipeline.data import demo
+from pipeline.data.demo.__main__ import main
+from pipeline.data.demo.arrays import _ar1, _day_to_yyyymmdd
+from pipeline.data.demo.summary import _auc
 
 TINY = 60  # users: a fraction of a second
 MODERATE = 300  # users: ~110k train rows, enough for rates and quirks
@@ -140,7 +143,7 @@ def test_answers_are_aligned_with_the_test_rows(moderate: demo.DemoData) -> None
     assert set(ans[TARGET]) == {0, 1}
     assert abs(ans[TARGET].mean() - ans["p_true"].mean()) < 0.08
     # Learnable but far from trivial (the real problem's honest AUC is ~0.7).
-    assert 0.62 < demo._auc(ans[TARGET].to_numpy(), ans["p_true"].to_numpy()) < 0.9
+    assert 0.62 < _auc(ans[TARGET].to_numpy(), ans["p_true"].to_numpy()) < 0.9
 
 
 def test_written_answers_match_test_file(written: Path) -> None:
@@ -211,7 +214,7 @@ def test_cli_rejects_a_bad_user_count(users: int, tmp_path: Path, monkeypatch: p
     argv = ["demo", "--users", str(users), "--out-dir", str(tmp_path / "raw"), "--answers", str(tmp_path / "a.csv")]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exc:
-        run_cli(demo.main)
+        run_cli(main)
     assert exc.value.code == 2
     assert not (tmp_path / "raw").exists()
 
@@ -219,7 +222,7 @@ def test_cli_rejects_a_bad_user_count(users: int, tmp_path: Path, monkeypatch: p
 def test_cli_writes_all_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     argv = ["demo", "--users", "20", "--out-dir", str(tmp_path / "raw"), "--answers", str(tmp_path / "a.csv")]
     monkeypatch.setattr(sys, "argv", argv)
-    run_cli(demo.main)
+    run_cli(main)
     assert {p.name for p in (tmp_path / "raw").iterdir()} == {"train.csv", "test.csv", ".demo"}
     assert len(pd.read_csv(tmp_path / "a.csv")) == 20
 
@@ -231,9 +234,9 @@ def test_ar1_restarts_at_each_group() -> None:
     e = np.array([1.0, 1.0, 1.0, 2.0, 0.0])
     first = np.array([0, 0, 0, 3, 3])  # groups: rows 0-2 and rows 3-4
     pos = np.array([0, 1, 2, 0, 1])
-    np.testing.assert_allclose(demo._ar1(e, 0.5, first, pos), [1.0, 1.5, 1.75, 2.0, 1.0])
+    np.testing.assert_allclose(_ar1(e, 0.5, first, pos), [1.0, 1.5, 1.75, 2.0, 1.0])
 
 
 def test_day_to_yyyymmdd() -> None:
     days = np.array([0, NOV1_2016 // 86_400, 315_532_800 // 86_400])
-    assert demo._day_to_yyyymmdd(days).tolist() == [19700101, 20161101, 19800101]
+    assert _day_to_yyyymmdd(days).tolist() == [19700101, 20161101, 19800101]

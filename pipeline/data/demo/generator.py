@@ -1,0 +1,54 @@
+"""``generate``: the story's steps in order, all drawn from one seeded random generator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.errors import PipelineError
+from core.schema import TRAIN_COLUMNS
+from pipeline.data.demo.catalogue import _make_catalogue
+from pipeline.data.demo.constants import GENERATOR_VERSION, MAX_USERS
+from pipeline.data.demo.plays import _make_plays
+from pipeline.data.demo.tables import DemoData, _table
+from pipeline.data.demo.testset import _first_flow_plays, _test_frames
+from pipeline.data.demo.users import _make_users
+
+
+def generate(n_users: int = 2000, *, seed: int = 42) -> DemoData:
+    """Build the demo train, test and answers tables (pure: no files)."""
+    if not 1 <= n_users <= MAX_USERS:
+        raise PipelineError(f"--users must be between 1 and {MAX_USERS:,}, got {n_users:,}")
+    # Same seed, same bytes: every step draws from this one generator, so the order of the
+    # steps below is part of the output (the train row order, say, is drawn between the
+    # test plays and the test's sample order).
+    rng = np.random.default_rng(seed)
+    salt = int(rng.integers(0, 2**62))
+    cat = _make_catalogue(rng, n_users)
+    users = _make_users(rng, n_users, cat)
+    plays = _make_plays(rng, cat, users, salt=salt)
+    first = _first_flow_plays(rng, cat, users, plays, salt=salt)
+
+    N = len(plays.row_user)
+    train = _table(
+        cat,
+        users,
+        TRAIN_COLUMNS,
+        user=plays.row_user,
+        media=plays.media,
+        ts=plays.ts,
+        ctx=plays.ctx,
+        flow=plays.flow,
+        device=plays.device,
+        listened=plays.listened,
+        order=rng.permutation(N),  # the real file is not sorted: nothing downstream may rely on an order
+    )
+    test, answers = _test_frames(rng, cat, users, first)
+    params = {
+        "generator": "pipeline.data.demo",
+        "version": GENERATOR_VERSION,
+        "users": n_users,
+        "seed": seed,
+        "train_rows": N,
+        "test_rows": n_users,
+    }
+    return DemoData(train=train, test=test, answers=answers, params=params)
