@@ -42,6 +42,7 @@ TEST_FEATS := $(GROUPS:%=$(FEAT)/test/%.parquet)
 FEAT_CORE := features/__init__.py features/asof.py features/history.py pipeline/build_features.py $(FEAT_PARAMS)
 CONTRACT := pipeline/data/contract.py core/schema.py pipeline/data/ingest.py
 MODEL_CODE := $(wildcard models/*.py) pipeline/data/dataset.py $(MODEL_PARAMS)
+REPORT_CODE := $(wildcard pipeline/report/*.py pipeline/report/*/*.py pipeline/report/templates/*)
 STAMPS := features=$(FEAT_PARAMS) models=$(MODEL_PARAMS) select=$(SELECT_PARAMS)
 
 # Idle OpenMP threads sleep instead of spinning (2-thread fits were up to 30x slower on a busy machine).
@@ -144,7 +145,7 @@ train: $(SELECTION) $(ABLATION) $(SUMMARY) ## model bake-off + Optuna tuning (co
 	$(PY) -m pipeline.train
 
 # The data summary is only read by the report: order-only, so a new test.csv does not retrain.
-$(WINNER): $(SELECTION) $(ABLATION) pipeline/train.py pipeline/report.py $(MODEL_CODE) | $(SUMMARY)
+$(WINNER): $(SELECTION) $(ABLATION) pipeline/train.py $(REPORT_CODE) $(MODEL_CODE) | $(SUMMARY)
 	$(PY) -m pipeline.train
 
 report: $(WINNER) ## rewrite reports/model_ranking.html from the saved run files

@@ -14,6 +14,8 @@ import pytest
 from core.errors import PipelineError
 from core.io import write_text
 from pipeline import report
+from pipeline.report import explore, plots
+from pipeline.report.page import TEMPLATES, Section, render_page
 
 MODELS = ["lightgbm", "logistic_regression", "random_forest", "user_rate_baseline"]
 RUN_IDS = ["20161201T120000Z", "20161202T090000Z"]  # the second is the newest
@@ -256,7 +258,7 @@ def built(tmp_path_factory):
 @pytest.fixture
 def no_plots(monkeypatch):
     """Skip drawing for tests about text only (each plot costs a fraction of a second)."""
-    monkeypatch.setattr(report, "_img", lambda fig, alt, caption: f"<figure>{alt}</figure>")
+    monkeypatch.setattr(plots, "img", lambda fig, alt, caption: f"<figure>{alt}</figure>")
 
 
 def _ranking_table(page: str) -> str:
@@ -406,13 +408,13 @@ def test_cli_takes_the_roots_as_arguments(tmp_path, no_plots):
 
 def test_large_train_is_sampled_by_user(tmp_path, monkeypatch):
     roots = make_fake_artifacts(tmp_path, n_rows=2000)
-    monkeypatch.setattr(report, "EXPLORE_MAX_ROWS", 500)
-    df = report._load_explore(roots["interim_dir"] / "train.parquet", seed=3)
+    monkeypatch.setattr(explore, "EXPLORE_MAX_ROWS", 500)
+    df = explore.load_explore(roots["interim_dir"] / "train.parquet", seed=3)
     assert df.attrs["sampled"] and 0 < len(df) < 2000
     full = pd.read_parquet(roots["interim_dir"] / "train.parquet")
     kept = full[full["user_id"].isin(df["user_id"].unique())]
     assert len(kept) == len(df)  # whole users, never parts of them
-    again = report._load_explore(roots["interim_dir"] / "train.parquet", seed=3)
+    again = explore.load_explore(roots["interim_dir"] / "train.parquet", seed=3)
     assert np.array_equal(df["user_id"].to_numpy(), again["user_id"].to_numpy())
 
 
@@ -426,7 +428,24 @@ def test_prior_plays_counts_earlier_plays_of_the_same_user_and_track(tmp_path):
         }
     )
     df.to_parquet(tmp_path / "t.parquet", index=False)
-    out = report._load_explore(tmp_path / "t.parquet", seed=0)
+    out = explore.load_explore(tmp_path / "t.parquet", seed=0)
     # user 1 / track 9 at ts 100, 300, 400 -> 0, 1, 2 earlier plays; user 2 / track 9 at ts 100, 200 -> 0, 1;
     # user 1 / track 8 once -> 0.
     assert out["prior_plays"].tolist() == [1, 0, 1, 0, 2, 0]
+
+
+def test_page_template_renders_the_title_and_the_sections_in_order():
+    assert (TEMPLATES / "page.html.j2").is_file()
+    page = render_page(
+        title="run <1>",
+        header="<h1>H</h1>",
+        sections=[Section("a", "First", "<p>one</p>"), Section("b", "Second", "<p>two</p>")],
+    )
+    assert page.startswith("<!DOCTYPE html>\n") and page.endswith("</html>\n")
+    assert "<title>run &lt;1&gt;</title>" in page  # plain text is escaped, section bodies are not
+    assert '<ol><li><a href="#a">First</a></li><li><a href="#b">Second</a></li></ol>' in page
+    assert (
+        '<main>\n<section id="a">\n<h2>First</h2>\n<p>one</p>\n</section>\n'
+        '<section id="b">\n<h2>Second</h2>\n<p>two</p>\n</section>\n</main>'
+    ) in page
+    assert "could not be read" not in page  # no problems box without problems
