@@ -3,8 +3,8 @@
 # depends on it. Verbs (features, train, submit, ...) are the only phony targets.
 #
 #   make features train submit    build everything (sets up .venv, demo data if data/raw is empty)
-#   make test                     run the test suite
-#   make                          list the targets
+#   make test                     the fast test suite (make test-all: everything)
+#   make                          list the targets and settings
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,76 +15,76 @@ MAKEFLAGS += --no-builtin-rules
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-VENV_OK := $(VENV)/.requirements.installed
+VENV_OK := $(VENV)/.installed
 DEMO_USERS ?= 2000
 
-RAW_TRAIN := data/raw/train.csv
-RAW_TEST := data/raw/test.csv
-TRAIN_PQ := data/interim/train.parquet
-TEST_PQ := data/interim/test.parquet
-SUMMARY := data/interim/data_summary.json
-FEAT_PARAMS := data/processed/feature_params.json
-EX_TRAIN := data/processed/examples_train.parquet
-EX_TEST := data/processed/examples_test.parquet
-FEAT := data/processed/features
-ART := models/artifacts
-MODEL_PARAMS := $(ART)/model_params.json
-SELECT_PARAMS := $(ART)/select_params.json
-SELECTION := $(ART)/selection.json
-WINNER := $(ART)/winner.json
-ABLATION := reports/ablation.json
-LATEST := submissions/latest.csv
-
-GROUPS := time media user item user_item sequence cf content demographics
+# Paths, feature groups and settings stamps come from the code (core/config.py,
+# features/__init__.py, core/settings.py), read once while Make parses; nothing is
+# written, so `make -n` writes nothing. Each stamp's name carries the hash of its
+# settings: a changed value (e.g. ROUNDS=3 make features) names a stamp that does not
+# exist yet, and exactly the stages that read that kind of setting run again.
+comma := ,
+_vars := $(shell $(PYTHON) -m pipeline.makevars 2>&1 || echo __failed__)
+ifneq ($(findstring __failed__,$(_vars)),)
+ifneq ($(filter-out help clean,$(or $(MAKECMDGOALS),help)),)
+$(error $(strip $(subst __failed__,,$(_vars))))
+endif
+else
+$(foreach kv,$(_vars),$(eval $(kv)))
+endif
+GROUPS := $(subst $(comma), ,$(GROUPS))
 TRAIN_FEATS := $(GROUPS:%=$(FEAT)/train/%.parquet)
 TEST_FEATS := $(GROUPS:%=$(FEAT)/test/%.parquet)
+ALL_STAMPS := $(FEATURES_STAMP) $(SELECT_STAMP) $(ABLATION_STAMP) $(TUNE_STAMP) $(MODELS_STAMP) $(SUBMIT_STAMP)
+
+# Code each step depends on: a change here re-runs that step (and what follows).
+CORE_CODE := $(wildcard core/*.py)
+CONTRACT := pipeline/data/contract.py pipeline/data/ingest.py core/schema.py
 # Shared feature code: a change here rebuilds every group; a change to features/<group>.py only that group.
-FEAT_CORE := features/__init__.py features/asof.py features/history.py pipeline/build_features.py $(FEAT_PARAMS)
-CONTRACT := pipeline/data/contract.py core/schema.py pipeline/data/ingest.py
-MODEL_CODE := $(wildcard models/*.py) pipeline/data/dataset.py $(MODEL_PARAMS)
+FEAT_CORE := features/__init__.py features/asof.py features/history.py pipeline/build_features.py $(FEATURES_STAMP)
+MATRIX_CODE := pipeline/data/dataset.py
+MODEL_CODE := $(wildcard models/*.py) $(MATRIX_CODE) pipeline/fitcache.py pipeline/runstore.py pipeline/scoring.py
 REPORT_CODE := $(wildcard pipeline/report/*.py pipeline/report/*/*.py pipeline/report/templates/*)
-STAMPS := features=$(FEAT_PARAMS) models=$(MODEL_PARAMS) select=$(SELECT_PARAMS)
 
 # Idle OpenMP threads sleep instead of spinning (2-thread fits were up to 30x slower on a busy machine).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-# Settings stamps are refreshed while the Makefile is read, before Make compares
-# timestamps: each file is rewritten only when a value (or its environment override,
-# e.g. ROUNDS=3) changed, so `make -n` and the real run agree on what is out of date.
-ifneq ($(wildcard $(VENV_OK)),)
-ifneq ($(filter-out help setup test lint format clean bench demo-data,$(MAKECMDGOALS)),)
-_stamp_log := $(shell $(PY) -m pipeline.stamp $(STAMPS) 2>&1 || echo __stamp_failed__)
-ifneq ($(findstring __stamp_failed__,$(_stamp_log)),)
-$(error $(strip $(subst __stamp_failed__,,$(_stamp_log))))
-endif
-$(if $(_stamp_log),$(info $(_stamp_log)))
-endif
-endif
+.PHONY: help setup lock demo-data features select tune ablation train report submit evaluate bench test test-all lint format clean
 
-.PHONY: help setup demo-data features select train submit evaluate report bench test lint format clean
-
-help: ## list the targets
+help: ## list the targets and settings
 	@echo "DSG17 is_listened pipeline. Usual run: make features train submit   (then: make evaluate)"
+	@echo "Quick loop: MODELS=lightgbm make train submit   (any comma-separated subset of the bake-off)"
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
-	@echo "Settings (environment): SEED=42 ROUNDS=5 SESSION_GAP_MINUTES=10 OPTUNA_MAX_TRIALS=20 OPTUNA_SECONDS=300 MODEL=<name> DEMO_USERS=2000"
+	@echo "Settings (environment variables, e.g. SEED=7 ROUNDS=3 make features train submit):"
+	@$(PYTHON) -m core.settings --help-table
+	@echo "  DEMO_USERS=$(DEMO_USERS)                      [make] users of the generated demo data (19918: full size)"
 
 # --- environment -----------------------------------------------------------------------
-# The stamp is written only after a complete install, so an interrupted or half-built
-# .venv has no stamp and is rebuilt from scratch; a changed requirements.txt does too.
-$(VENV_OK): requirements.txt
-	@if [ -x $(PY) ] && cmp -s requirements.txt $@ && $(PY) -c "import lightgbm, sklearn, pandas" 2>/dev/null; then \
+# requirements.txt is the lock file (pip-compile of pyproject.toml, every pin with the
+# package that needs it). The stamp is written only after a complete install, so an
+# interrupted or half-built .venv has no stamp and is rebuilt from scratch.
+$(VENV_OK): requirements.txt pyproject.toml
+	@if [ -x $(PY) ] && cmp -s requirements.txt $@ && $(PY) -c "import lightgbm, sklearn, pandas, pipeline" 2>/dev/null; then \
 		touch $@; \
 	else \
 		echo "==> Creating $(VENV) from requirements.txt (first run only; a few minutes)"; \
 		rm -rf $(VENV); \
 		$(PYTHON) -m venv $(VENV); \
 		$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt; \
+		$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .; \
 		cp requirements.txt $@; \
 	fi
 
-setup: $(VENV_OK) ## create or refresh .venv from the pinned requirements.txt
+setup: $(VENV_OK) ## create or refresh .venv from the lock file requirements.txt (and install the project)
+
+lock: | $(VENV_OK) ## re-pin requirements.txt from pyproject.toml's ranges with pip-compile (keeps pins that still fit)
+	$(PY) -m piptools compile --quiet --extra test --extra dev --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt pyproject.toml
+
+# --- settings stamps -------------------------------------------------------------------
+$(ALL_STAMPS):
+	@$(PYTHON) -m pipeline.makevars --write-stamp $@
 
 # --- data ------------------------------------------------------------------------------
 # With no train.csv/test.csv in data/raw, the demo generator writes a DSG17-shaped pair.
@@ -101,70 +101,77 @@ demo-data: | $(VENV_OK) ## (re)build demo data in data/raw (DEMO_USERS=19918 for
 	$(PY) -m pipeline.data.demo --users $(DEMO_USERS) --replace-demo
 
 $(TRAIN_PQ): $(RAW_TRAIN) $(CONTRACT) | $(VENV_OK)
-	$(PY) -m pipeline.data.ingest --split train
+	$(PY) -m pipeline.data.ingest --split train --src $< --out $@
 
 $(TEST_PQ): $(RAW_TEST) $(CONTRACT) | $(VENV_OK)
-	$(PY) -m pipeline.data.ingest --split test
+	$(PY) -m pipeline.data.ingest --split test --src $< --out $@
 
 $(SUMMARY): $(TRAIN_PQ) $(TEST_PQ) $(CONTRACT)
-	$(PY) -m pipeline.data.ingest --summary
+	$(PY) -m pipeline.data.ingest --summary --train $(TRAIN_PQ) --test $(TEST_PQ) --out $@
 
 # --- features --------------------------------------------------------------------------
-# On a fresh clone (no .venv yet while the Makefile is read) the stamps are written here.
-$(FEAT_PARAMS) $(MODEL_PARAMS) $(SELECT_PARAMS) &: | $(VENV_OK)
-	@$(PY) -m pipeline.stamp $(STAMPS)
-
-$(EX_TRAIN): $(TRAIN_PQ) $(FEAT_PARAMS) pipeline/data/examples.py features/history.py
-	$(PY) -m pipeline.data.examples --split train
+$(EX_TRAIN): $(TRAIN_PQ) $(FEATURES_STAMP) pipeline/data/examples.py features/history.py
+	$(PY) -m pipeline.data.examples --split train --train $< --out $@
 
 $(EX_TEST): $(TEST_PQ) pipeline/data/examples.py
-	$(PY) -m pipeline.data.examples --split test
+	$(PY) -m pipeline.data.examples --split test --test $< --out $@
 
 $(FEAT)/train/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TRAIN)
-	$(PY) -m pipeline.build_features --group $* --split train
+	$(PY) -m pipeline.build_features --group $* --split train --history $(TRAIN_PQ) --examples $(EX_TRAIN) --out $@
 
 $(FEAT)/test/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TEST)
-	$(PY) -m pipeline.build_features --group $* --split test
+	$(PY) -m pipeline.build_features --group $* --split test --history $(TRAIN_PQ) --examples $(EX_TEST) --out $@
 
 features: $(SUMMARY) $(TRAIN_FEATS) $(TEST_FEATS) ## validate data/raw, build the examples and every feature group
 
 # --- models ----------------------------------------------------------------------------
-$(SELECTION): $(TRAIN_FEATS) $(EX_TRAIN) pipeline/select.py pipeline/data/dataset.py models/registry.py $(SELECT_PARAMS)
-	$(PY) -m pipeline.select
+$(SELECTION): $(TRAIN_FEATS) $(EX_TRAIN) $(SELECT_STAMP) pipeline/select.py $(MATRIX_CODE) models/estimators.py
+	$(PY) -m pipeline.select --out-dir $(ART)
 
 select: $(SELECTION) ## random-forest feature selection (run by train)
 
-# The ablation uses the registry's fixed-parameter LightGBM: Optuna budgets do not re-run it.
-$(ABLATION): $(TRAIN_FEATS) $(EX_TRAIN) pipeline/evaluate.py pipeline/data/dataset.py models/registry.py
-	$(PY) -m pipeline.evaluate --ablation
+# The study is topped up to OPTUNA_MAX_TRIALS trials on the current features once;
+# `make tune` adds OPTUNA_MAX_TRIALS more (an explicit request), and train follows.
+$(TUNED): $(SELECTION) $(TUNE_STAMP) pipeline/tune.py models/tuning.py $(MATRIX_CODE)
+	$(PY) -m pipeline.tune
 
-# `make train` always runs a new bake-off (and continues the Optuna study); the file rule
-# below builds the winner only when `make submit` needs it and it is missing or stale.
-# pipeline.train writes the report itself, before it commits the run (winner.json last).
-train: $(SELECTION) $(ABLATION) $(SUMMARY) ## model bake-off + Optuna tuning (continues the study), then the HTML report
+tune: $(SELECTION) ## add OPTUNA_MAX_TRIALS Optuna trials to the LightGBM study (then make train uses the best)
+	$(PY) -m pipeline.tune --add
+
+# The ablation uses the registry's fixed-parameter LightGBM: model budgets and Optuna do not re-run it.
+$(ABLATION): $(TRAIN_FEATS) $(EX_TRAIN) $(ABLATION_STAMP) pipeline/ablation.py $(MATRIX_CODE)
+	$(PY) -m pipeline.ablation --out $@
+
+ablation: $(ABLATION) ## drop-one-group ablation of the feature groups (run by train)
+
+# A run fits only what changed since the last one (models/artifacts/cache); the data
+# summary is only read by the report: order-only, so a new test.csv does not retrain.
+$(WINNER): $(SELECTION) $(TUNED) $(MODELS_STAMP) pipeline/train.py $(MODEL_CODE) | $(SUMMARY)
 	$(PY) -m pipeline.train
 
-# The data summary is only read by the report: order-only, so a new test.csv does not retrain.
-$(WINNER): $(SELECTION) $(ABLATION) pipeline/train.py $(REPORT_CODE) $(MODEL_CODE) | $(SUMMARY)
-	$(PY) -m pipeline.train
+$(REPORT): $(WINNER) $(ABLATION) $(REPORT_CODE) | $(SUMMARY)
+	$(PY) -m pipeline.report --out $@
 
-report: $(WINNER) ## rewrite reports/model_ranking.html from the saved run files
-	$(PY) -m pipeline.report
+train: $(REPORT) ## model bake-off (MODELS=a,b for a subset), refit of the winner, ablation, HTML report
 
-submit: $(WINNER) $(TEST_FEATS) ## write submissions/submission_<model>_<time>.csv and latest.csv (MODEL=<name> for another model)
+report: $(REPORT) ## write reports/model_ranking.html from the saved run files
+
+$(LATEST): $(WINNER) $(TEST_FEATS) $(EX_TEST) $(SUBMIT_STAMP) pipeline/submit.py
 	$(PY) -m pipeline.submit
 
-$(LATEST): $(WINNER) $(TEST_FEATS)
-	$(PY) -m pipeline.submit
+submit: $(LATEST) ## write submissions/submission_<model>_<time>.csv and latest.csv (MODEL=<name> for another model)
 
 evaluate: $(LATEST) $(ABLATION) ## print validation AUC, the group ablation and, on demo data, the test and oracle AUC
 	$(PY) -m pipeline.evaluate
 
 # --- checks ----------------------------------------------------------------------------
-bench: | $(VENV_OK) ## time every stage on full-size demo data (scratch folder) -> reports/bench.json
+bench: | $(VENV_OK) ## time every stage at three sizes in a scratch folder -> reports/bench.json
 	$(PY) -m tools.bench
 
-test: | $(VENV_OK) ## run the test suite
+test: | $(VENV_OK) ## the fast test suite (a few minutes)
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+test-all: | $(VENV_OK) ## every test: end-to-end chains and the report in headless Chromium too
 	$(PY) -m pytest -q
 
 lint: | $(VENV_OK) ## ruff lint and format check

@@ -6,6 +6,10 @@ here; nothing here imports from them, so the packages import in one direction:
 """
 
 import os
+import time
+
+#: When the process first imported the project (every stage imports core first): the start of its wall time.
+STARTED = time.perf_counter()
 
 # Read once, when scikit-learn or LightGBM first loads libgomp, so it is set here, in the
 # package every other one imports first. Idle OpenMP threads then sleep instead of

@@ -1,8 +1,8 @@
-"""Paths and the global seed: the one place stage code gets file locations from.
+"""Paths: the one place stage code and the Makefile get file locations from.
 
-Feature settings live in ``features/params.py`` and model settings in
-``models/params.py`` so that Make's timestamps can tell them apart: changing a
-model budget must not rebuild the feature files (issue 5).
+Settings (seeds, budgets) are not here: they are typed, validated and passed as arguments
+(:mod:`core.settings`).  ``python -m core.config --make`` prints the paths as Make
+variables, so the Makefile does not spell them a second time.  Standard library only.
 """
 
 from __future__ import annotations
@@ -29,16 +29,24 @@ DATA_SUMMARY = INTERIM / "data_summary.json"
 EXAMPLES_TRAIN = PROCESSED / "examples_train.parquet"
 EXAMPLES_TEST = PROCESSED / "examples_test.parquet"
 FEATURES_DIR = PROCESSED / "features"
+#: Values computed once per train history and shared by processes (index orders, snapshot fits).
+HISTORY_CACHE = PROCESSED / "cache"
 DEMO_ANSWERS = DEMO / "answers.csv"
 DEMO_MARKER = RAW / ".demo"  # written by the demo generator, so every stage can say "demo data"
 
+#: Settings stamps (one file per settings kind, named by the hash of its values).
+STAMPS = PROCESSED / "settings"
+
 MODELS_DIR = ROOT / "models" / "artifacts"
+SELECTION = MODELS_DIR / "selection.json"
+TUNED = MODELS_DIR / "tuned.json"
+WINNER = MODELS_DIR / "winner.json"  # written last by a training run: "training finished"
 SUBMISSIONS = ROOT / "submissions"
+LATEST = SUBMISSIONS / "latest.csv"
 REPORTS = ROOT / "reports"
+ABLATION = REPORTS / "ablation.json"
+REPORT = REPORTS / "model_ranking.html"
 RUNS = ROOT / "runs"
-
-SEED = int(os.environ.get("SEED", "42"))
-
 
 _FINGERPRINT_BYTES = 1 << 20
 

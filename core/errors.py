@@ -8,10 +8,16 @@ its traceback.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import resource
 import signal
 import sys
+import time
 from collections.abc import Callable
+
+from core import STARTED
 
 __all__ = ["PipelineError", "DataError", "run_cli"]
 
@@ -28,6 +34,24 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _profile() -> None:
+    """Append this stage's wall and CPU seconds and peak memory to ``$DSG_PROFILE`` (set by `make bench`)."""
+    path = os.environ.get("DSG_PROFILE")
+    if not path:
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    record = {
+        "argv": [os.path.basename(sys.argv[0]).removesuffix(".py"), *sys.argv[1:]],
+        "module": getattr(sys.modules.get("__main__"), "__spec__", None) and sys.modules["__main__"].__spec__.name,
+        "wall": round(time.perf_counter() - STARTED, 3),
+        "cpu": round(usage.ru_utime + usage.ru_stime, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
+    # One short line per process, appended in one write: safe with parallel stages (make -j2).
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
 def run_cli(main: Callable[[], object]) -> None:
     """Run a stage's ``main``; turn user-fixable errors and Ctrl-C into clean exits."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -36,6 +60,7 @@ def run_cli(main: Callable[[], object]) -> None:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         main()
+        _profile()
     except PipelineError as exc:
         print(f"\nERROR: {exc}\n", file=sys.stderr)
         sys.exit(2)

@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # the registry itself is read by Make (the group list) without numpy or pandas
+    import pandas as pd
 
-from features.history import History
+    from features.history import History
+
+    FeatureFn = Callable[[History, pd.DataFrame], pd.DataFrame]
+else:
+    FeatureFn = Callable[..., Any]
 
 __all__ = ["FEATURE_GROUPS", "get_group", "FeatureFn"]
-
-FeatureFn = Callable[[History, pd.DataFrame], pd.DataFrame]
 
 #: name -> "module:function", in the order features are laid out for the models.
 FEATURE_GROUPS: dict[str, str] = {

@@ -49,17 +49,26 @@ class AsOfIndex:
     ``keys`` and ``ts`` are per history row (``ts`` non-negative, below 2**32).
     """
 
-    def __init__(self, keys: np.ndarray, ts: np.ndarray, *, time_order: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        keys: np.ndarray,
+        ts: np.ndarray,
+        *,
+        time_order: np.ndarray | None = None,
+        order: np.ndarray | None = None,
+    ) -> None:
         keys = np.asarray(keys, dtype=np.int64)
         ts = np.clip(np.asarray(ts, dtype=np.int64), 0, (1 << _TS_BITS) - 1)
-        if time_order is None:
-            time_order = np.argsort(ts, kind="stable")
-        # Two stable sorts (time, then key) give the (key, ts, row) order; sharing the
-        # time order across indices of one history halves the cost of each index.
-        k = keys[time_order]
-        by_key = np.argsort(k, kind="stable")
-        self.order = time_order[by_key]
-        sk = k[by_key]
+        if order is None:
+            if time_order is None:
+                time_order = np.argsort(ts, kind="stable")
+            # Two stable sorts (time, then key) give the (key, ts, row) order; sharing the
+            # time order across indices of one history halves the cost of each index.
+            order = time_order[np.argsort(keys[time_order], kind="stable")]
+        #: Row positions in (key, ts, row) order: the one expensive part, which a caller may keep
+        #: and hand back (``order=``) to rebuild the same index without sorting.
+        self.order = np.asarray(order, dtype=np.int64)
+        sk = keys[self.order]
         new = np.ones(len(sk), dtype=bool)
         new[1:] = sk[1:] != sk[:-1]
         self.uniq = sk[new]

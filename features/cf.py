@@ -20,7 +20,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
-from features.history import History
+from features.history import History, code_hash
 
 __all__ = ["cf_features"]
 
@@ -42,6 +42,7 @@ _RANK_TOL = 1e-8
 #: others are folded into its latent space.
 _ITEMS = (("artist", "artist_id"), ("media", "media_id"))
 _WEEK = SNAPSHOT_DAYS * 86400
+_CODE = code_hash(__file__)
 
 
 def _snapshot_number(ts: np.ndarray) -> np.ndarray:
@@ -258,7 +259,14 @@ def cf_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
         if past.sum() < MIN_SNAPSHOT_ROWS:
             continue
         sel = np.flatnonzero(snap == k)
-        fit = _fit_snapshot(ucode_s[past], [kd[2][past] for kd in kinds], len(idx.uniq), [kd[1] for kd in kinds])
+        # A snapshot depends on the history alone: fit once, shared by the train and test builds.
+        fit = history.memo(
+            f"cf-snapshot-{k}",
+            lambda past=past: _fit_snapshot(
+                ucode_s[past], [kd[2][past] for kd in kinds], len(idx.uniq), [kd[1] for kd in kinds]
+            ),
+            code=_CODE,
+        )
         del past
         if fit is None:
             continue

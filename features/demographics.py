@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import params
 from features.asof import smoothed_rate
 from features.history import History
 
@@ -23,8 +22,6 @@ __all__ = ["demographics_features"]
 AGE_BAND_EDGES = (22, 26)
 #: Listen rate assumed before any history at all (the prior of the priors).
 DEFAULT_RATE = 0.6
-#: Pseudo-plays of each prior.
-PRIOR_STRENGTH = params.PRIOR_STRENGTH
 
 
 def _age_band(age: np.ndarray) -> np.ndarray:
@@ -88,6 +85,7 @@ def demographics_features(history: History, targets: pd.DataFrame) -> pd.DataFra
     - ``demographics_age_flow_rate``: smoothed listen rate of the age band for the
       target's play kind (how readily this age band accepts Flow's proposals).
     """
+    k = history.settings.prior_strength
     y = (history.y > 0.5).astype(np.int64)
     ts = targets["ts_listen"].to_numpy()
     cells = _Cells(history.col("ts_listen"), y)
@@ -101,10 +99,10 @@ def demographics_features(history: History, targets: pd.DataFrame) -> pd.DataFra
     t_genre = pd.Index(genres).get_indexer(targets["genre_id"].to_numpy()).astype(np.int64)
     n_genres = max(len(genres), 1)
 
-    mode_rate = smoothed_rate(*cells.counts(h_flow, 2, t_flow, ts), DEFAULT_RATE, PRIOR_STRENGTH)
+    mode_rate = smoothed_rate(*cells.counts(h_flow, 2, t_flow, ts), DEFAULT_RATE, k)
     genre_cell = np.where(t_genre >= 0, t_flow * n_genres + t_genre, -1)
     listens, plays = cells.counts(h_flow * n_genres + h_genre, 2 * n_genres, genre_cell, ts)
-    genre_rate = smoothed_rate(listens, plays, mode_rate, PRIOR_STRENGTH)
+    genre_rate = smoothed_rate(listens, plays, mode_rate, k)
 
     out: dict[str, np.ndarray] = {}
     n_bands = len(AGE_BAND_EDGES) + 1
@@ -112,11 +110,11 @@ def demographics_features(history: History, targets: pd.DataFrame) -> pd.DataFra
         h_cell = (h_group * 2 + h_flow) * n_genres + h_genre
         t_cell = np.where(t_genre >= 0, (t_group * 2 + t_flow) * n_genres + t_genre, -1)
         listens, plays = cells.counts(h_cell, n_groups * 2 * n_genres, t_cell, ts)
-        rate = smoothed_rate(listens, plays, genre_rate, PRIOR_STRENGTH)
+        rate = smoothed_rate(listens, plays, genre_rate, k)
         out[f"demographics_{name}_genre_rate"] = rate
         out[f"demographics_{name}_genre_lift"] = rate - genre_rate
         out[f"demographics_{name}_genre_n"] = plays
 
     listens, plays = cells.counts(h_band * 2 + h_flow, n_bands * 2, t_band * 2 + t_flow, ts)
-    out["demographics_age_flow_rate"] = smoothed_rate(listens, plays, mode_rate, PRIOR_STRENGTH)
+    out["demographics_age_flow_rate"] = smoothed_rate(listens, plays, mode_rate, k)
     return pd.DataFrame({k: np.asarray(v, dtype=np.float32) for k, v in out.items()}, index=pd.RangeIndex(len(targets)))

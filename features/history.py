@@ -1,16 +1,48 @@
-"""The train history every feature is computed from, with cached as-of indices and sessions."""
+"""The train history every feature is computed from, with cached as-of indices, sessions and fits.
+
+Anything expensive that depends on the history alone -- the sort order of an as-of
+index, a snapshot model fitted on the rows before a calendar date -- is computed once
+per history through :meth:`History.memo`.  Given a ``store`` folder (``make features``
+passes ``data/processed/cache``), memoised values are also kept on disk, keyed by a
+fingerprint of the history's rows and of the code that computed them, so the train and
+test builds of a group, the other groups and ``make recommend`` share them instead of
+recomputing.  A value is only ever a function of its key: reusing it changes no bit.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
+import joblib
 import numpy as np
 import pandas as pd
 
-from features import params
+from core.settings import FeatureSettings
 from features.asof import AsOfIndex, combine_keys
 
-__all__ = ["History", "UserSessions", "session_starts"]
+__all__ = ["History", "UserSessions", "session_starts", "code_hash"]
+
+log = logging.getLogger("features")
+
+T = TypeVar("T")
+
+
+def code_hash(*files: str | os.PathLike[str]) -> str:
+    """Hash of source files: part of a memo key, so edited code never reuses an old value."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:12]
+
+
+#: Code every memoised value depends on, whatever the group.
+_BASE_CODE = (__file__, str(Path(__file__).with_name("asof.py")))
 
 
 def session_starts(user: np.ndarray, ts: np.ndarray, gap_seconds: float) -> np.ndarray:
@@ -41,15 +73,72 @@ class History:
     target; everything else is plain numpy.
     """
 
-    def __init__(self, df: pd.DataFrame, *, gap_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        *,
+        settings: FeatureSettings | None = None,
+        gap_seconds: float | None = None,
+        store: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.df = df.reset_index(drop=True)
-        self.gap_seconds = params.SESSION_GAP_MINUTES * 60 if gap_seconds is None else gap_seconds
+        self.store = Path(store) if store is not None else None
+        self._memo: dict[str, object] = {}
+        self._fingerprint: str | None = None
+        #: The feature settings every group reads (prior strength, session gap): passed in, never global.
+        self.settings = settings if settings is not None else FeatureSettings()
+        self.gap_seconds = self.settings.gap_seconds if gap_seconds is None else gap_seconds
         self._indices: dict[tuple[str, ...], AsOfIndex] = {}
         self._sessions: UserSessions | None = None
         self._time_order: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.df)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of every row of the history (and the settings): the data part of a memo key."""
+        if self._fingerprint is None:
+            h = hashlib.sha256(repr((self.gap_seconds, self.settings)).encode())
+            for c in self.df.columns:
+                h.update(str(c).encode())
+                h.update(np.ascontiguousarray(self.df[c].to_numpy()).tobytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def memo(self, name: str, compute: Callable[[], T], *, code: str = "") -> T:
+        """``compute()`` once per history: in memory, and across processes when there is a store.
+
+        ``name`` says what the value is (e.g. ``cf-snapshot-2461``) and ``code`` the hash of
+        the code computing it (:func:`code_hash`); the history's fingerprint completes the key.
+        """
+        key = f"{name}-{code}{code_hash(*_BASE_CODE)}-{self.fingerprint}"
+        if key in self._memo:
+            return self._memo[key]  # type: ignore[return-value]
+        path = self.store / f"{key}.joblib" if self.store is not None else None
+        if path is not None and path.exists():
+            try:
+                value = joblib.load(path)
+            except Exception:  # a truncated or foreign file is recomputed, never trusted
+                log.warning("recomputing unreadable cache entry %s", path.name)
+            else:
+                self._memo[key] = value
+                return value
+        value = compute()
+        self._memo[key] = value
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._prune(path.parent)
+            tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+            joblib.dump(value, tmp)
+            os.replace(tmp, path)  # atomic: a parallel build reads a whole file or none
+        return value
+
+    def _prune(self, folder: Path) -> None:
+        """Drop entries of other histories (older data or settings): only the current one is reused."""
+        for old in folder.glob("*.joblib"):
+            if not old.stem.endswith(self.fingerprint):
+                old.unlink(missing_ok=True)
 
     def col(self, name: str) -> np.ndarray:
         return self.df[name].to_numpy()
@@ -65,7 +154,9 @@ class History:
     def time_order(self) -> np.ndarray:
         """Row positions sorted by time (stable: ties keep file order), shared by every index."""
         if self._time_order is None:
-            self._time_order = np.argsort(self.df["ts_listen"].to_numpy(), kind="stable")
+            self._time_order = self.memo(
+                "time-order", lambda: np.argsort(self.df["ts_listen"].to_numpy(), kind="stable").astype(np.int32)
+            ).astype(np.int64)
         return self._time_order
 
     def global_asof(self, ts: np.ndarray, values: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -82,7 +173,14 @@ class History:
         """As-of index keyed by one or two columns (built once, then cached)."""
         if cols not in self._indices:
             keys = combine_keys(*(self.df[c].to_numpy() for c in cols))
-            self._indices[cols] = AsOfIndex(keys, self.df["ts_listen"].to_numpy(), time_order=self.time_order())
+            ts = self.df["ts_listen"].to_numpy()
+
+            def _order() -> np.ndarray:
+                return AsOfIndex(keys, ts, time_order=self.time_order()).order.astype(np.int32)
+
+            # Only the sort order is kept (int32: 4 bytes a row); the rest is rebuilt from it.
+            order = self.memo("index-" + "-".join(cols), _order)
+            self._indices[cols] = AsOfIndex(keys, ts, order=order)
         return self._indices[cols]
 
     def locate(self, targets: pd.DataFrame, *cols: str) -> tuple[AsOfIndex, np.ndarray, np.ndarray]:

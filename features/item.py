@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import params
 from features.asof import combine_keys, range_sum, smooth
 from features.history import History
 
@@ -47,7 +46,7 @@ def item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     - ``item_<k>_pop``: log1p of its plays per million plays (of everything) before the
       target -- popularity as a share, comparable across rounds at different dates while
       the history keeps growing.
-    - ``item_<k>_rate``: listen rate smoothed with ``params.PRIOR_STRENGTH`` pseudo-plays
+    - ``item_<k>_rate``: listen rate smoothed with ``prior_strength`` (PRIOR_STRENGTH) pseudo-plays
       toward an as-of prior that follows the hierarchy: genre and artist toward the global
       rate, album toward its artist's smoothed rate, track toward its album's -- a track
       with few plays borrows from its album and artist, not from the whole catalogue.
@@ -59,7 +58,7 @@ def item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     Genre 0 means "unknown" (about half the rows); it is kept as its own key, so its
     features describe the unknown-genre bucket.
     """
-    k = params.PRIOR_STRENGTH
+    k = history.settings.prior_strength
     t = targets["ts_listen"].to_numpy().astype(np.int64)
     y = history.y
     flow = history.flow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import params
+from core.schema import BROKEN_CLOCK_BEFORE
 from features.history import History
 
 __all__ = ["media_features"]
@@ -44,7 +44,7 @@ def media_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     - ``media_release_year``: album release year (NaN when not trusted).
     - ``media_days_since_release``: days from release to the play (negative if played
       before release); NaN when the release date is not trusted or the play's clock is
-      broken (``ts < params.MIN_VALID_TS``) -- freshness drives curiosity.
+      broken (``ts < BROKEN_CLOCK_BEFORE``) -- freshness drives curiosity.
     - ``media_release_placeholder``: 1 when ``release_date`` is a placeholder
       (19000101, 30000101), not a calendar date, or outside 1901-2099.
     - ``media_new_release``: released at most ``NEW_RELEASE_DAYS`` days before the play.
@@ -60,7 +60,7 @@ def media_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     """
     n = len(targets)
     t = targets["ts_listen"].to_numpy().astype(np.int64)
-    play_ok = t >= params.MIN_VALID_TS
+    play_ok = t >= BROKEN_CLOCK_BEFORE
     rel_day, year, trusted = _release_day(targets["release_date"].to_numpy())
     days = np.where(play_ok & trusted, (t // _DAY) - rel_day, np.nan)
     dur = targets["media_duration"].to_numpy().astype(np.float64)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import params
 from features.history import History
 
 __all__ = ["sequence_features"]
@@ -85,7 +84,7 @@ def sequence_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     before the target (ties at the target's timestamp excluded). Window and session
     rates are smoothed with ``WINDOW_STRENGTH`` pseudo-plays toward the user's own as-of
     rate (overall, Flow or Flow-start to match the window), itself smoothed with
-    ``params.PRIOR_STRENGTH`` toward the as-of global rate over all users' rows before
+    ``prior_strength`` (PRIOR_STRENGTH) toward the as-of global rate over all users' rows before
     the target -- so an unseen user gets the global rate, and a rate never sees the future.
 
     - ``sequence_last_listened``: 1 if the previous play was listened, 0 if skipped (NaN: none).
@@ -128,9 +127,9 @@ def sequence_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     has = end > start
     last = np.where(has, end - 1, 0)
     everything = np.iinfo(np.int64).max
-    u = _smooth(cy[end] - cy[start], (end - start).astype(np.float64), g, params.PRIOR_STRENGTH)
-    u_flow = _smooth(*flows.last(start, end, everything), g_flow, params.PRIOR_STRENGTH)
-    u_start = _smooth(*starts.last(start, end, everything), g_start, params.PRIOR_STRENGTH)
+    u = _smooth(cy[end] - cy[start], (end - start).astype(np.float64), g, history.settings.prior_strength)
+    u_flow = _smooth(*flows.last(start, end, everything), g_flow, history.settings.prior_strength)
+    u_start = _smooth(*starts.last(start, end, everything), g_start, history.settings.prior_strength)
 
     out: dict[str, np.ndarray] = {
         "sequence_last_listened": _take(y_s, last, has, np.nan),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import params
+from core.schema import BROKEN_CLOCK_BEFORE
 from features.asof import combine_keys
 from features.history import History
 
@@ -27,7 +27,7 @@ def _take(arr: np.ndarray, pos: np.ndarray, mask: np.ndarray, fill: float) -> np
 
 def _log_gap(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
     """``log1p(later - earlier)`` seconds; NaN where either end is missing or a broken clock."""
-    ok = (later >= params.MIN_VALID_TS) & (earlier >= params.MIN_VALID_TS)
+    ok = (later >= BROKEN_CLOCK_BEFORE) & (earlier >= BROKEN_CLOCK_BEFORE)
     out = np.full(len(later), np.nan)
     out[ok] = np.log1p(np.maximum(later[ok] - earlier[ok], 0.0))
     return out
@@ -37,7 +37,7 @@ def time_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     """Clock and rhythm of the play: calendar position and the user's session state just before it.
 
     Calendar (UTC, from the target's own ``ts_listen``; NaN on broken clocks, i.e.
-    ``ts < params.MIN_VALID_TS``) -- listening habits and attention follow the clock:
+    ``ts < BROKEN_CLOCK_BEFORE``) -- listening habits and attention follow the clock:
 
     - ``time_hour`` (0-23), ``time_weekday`` (Monday 0), ``time_day_of_month`` (1-31),
       ``time_part_of_day`` (0 night 0-6 h, 1 morning, 2 afternoon, 3 evening).
@@ -63,7 +63,7 @@ def time_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     """
     n = len(targets)
     t = targets["ts_listen"].to_numpy().astype(np.int64)
-    valid = t >= params.MIN_VALID_TS
+    valid = t >= BROKEN_CLOCK_BEFORE
     tf = t.astype(np.float64)
 
     hour = np.where(valid, (t // 3600) % 24, np.nan)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import params
+from core.schema import BROKEN_CLOCK_BEFORE
 from features.asof import range_sum, smooth
 from features.history import History
 
@@ -85,10 +85,10 @@ def _decayed_sums(
         return np.zeros(len(t)), {name: np.zeros(len(t)) for name in values}
     h = half_life_days * _DAY
     codes = idx.codes_sorted
-    valid = ts >= params.MIN_VALID_TS
+    valid = ts >= BROKEN_CLOCK_BEFORE
     # First valid row of each user (broken clocks sort first within a user).  A user with
     # no valid row gets a meaningless anchor, but all their weights are 0 anyway.
-    _, first_valid = idx.locate(idx.uniq, np.full(len(idx.uniq), params.MIN_VALID_TS, dtype=np.int64))
+    _, first_valid = idx.locate(idx.uniq, np.full(len(idx.uniq), BROKEN_CLOCK_BEFORE, dtype=np.int64))
     anchor = ts[np.minimum(first_valid, len(ts) - 1)][codes]
     w = np.zeros(len(ts))
     w[valid] = np.exp2(np.minimum((ts[valid] - anchor[valid]) / h, _MAX_EXP2))
@@ -115,7 +115,7 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
 
     The strongest signal in DSG17 is the user: listen rates are spread wide across users
     (sd ~0.26) and differ sharply between Flow (the machine chose) and non-Flow plays (the
-    user chose).  Every rate is additively smoothed with ``params.PRIOR_STRENGTH``
+    user chose).  Every rate is additively smoothed with ``prior_strength`` (PRIOR_STRENGTH)
     pseudo-plays toward an as-of prior (computed from all users' rows before the target,
     so it is past-only too): the global rate, the global Flow / non-Flow rate, or the
     global rate of the target's context / platform.
@@ -144,7 +144,7 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     - ``user_days_since_first``: days since the user's first valid-clock play (NaN when
       none, or the target's clock is broken) -- seniority.
     """
-    k = params.PRIOR_STRENGTH
+    k = history.settings.prior_strength
     n = len(targets)
     t = targets["ts_listen"].to_numpy().astype(np.int64)
     y = history.y
@@ -220,9 +220,9 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     new_day = np.ones(len(ts_s), dtype=bool)
     if len(ts_s) > 1:
         new_day[1:] = (idx.codes_sorted[1:] != idx.codes_sorted[:-1]) | (day[1:] != day[:-1])
-    out["user_active_days"] = range_sum(new_day & (ts_s >= params.MIN_VALID_TS), s, e)
+    out["user_active_days"] = range_sum(new_day & (ts_s >= BROKEN_CLOCK_BEFORE), s, e)
     _, first_valid = idx.locate(
-        targets["user_id"].to_numpy().astype(np.int64), np.full(n, params.MIN_VALID_TS, dtype=np.int64)
+        targets["user_id"].to_numpy().astype(np.int64), np.full(n, BROKEN_CLOCK_BEFORE, dtype=np.int64)
     )
     has_valid = first_valid < e
     since_first = np.full(n, np.nan)

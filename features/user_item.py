@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import params
+from core.schema import BROKEN_CLOCK_BEFORE
 from features.asof import range_sum, smooth
 from features.history import History
 
@@ -14,7 +14,7 @@ __all__ = ["user_item_features"]
 #: Item levels crossed with the user, coarsest first.
 PAIR_KEYS = ("genre", "artist", "album", "media")
 #: Pseudo-plays pulling a user x item rate toward the user's own rate.  Lighter than
-#: ``params.PRIOR_STRENGTH``: a pair is rarely played more than a few times, and a user
+#: ``prior_strength`` (PRIOR_STRENGTH): a pair is rarely played more than a few times, and a user
 #: who skipped a track twice has told us something the user's average does not.
 PAIR_PRIOR_STRENGTH = 5.0
 #: Levels whose "first play by this user" rows define the user's taste for novelty.
@@ -35,7 +35,7 @@ def user_item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
       user's plays of the target's genre / artist / album / track.
     - ``user_item_<k>_rate``: the user's listen rate on it, smoothed with
       ``PAIR_PRIOR_STRENGTH`` pseudo-plays toward the user's own as-of rate (itself
-      smoothed with ``params.PRIOR_STRENGTH`` toward the global as-of rate): above the
+      smoothed with ``prior_strength`` (PRIOR_STRENGTH) toward the global as-of rate): above the
       user's usual rate means a liked item.
     - ``user_item_media_played``: 1 if the user played this track before.
     - ``user_item_media_since_s``, ``user_item_artist_since_s``: seconds since the user
@@ -45,13 +45,13 @@ def user_item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     - ``user_item_artist_share``, ``user_item_genre_share``: share of the user's plays
       that were this artist / genre (NaN without plays) -- how central it is to the user.
     - ``user_item_new_artist_rate``, ``user_item_new_media_rate``: the user's listen rate
-      on their first plays of an artist / a track (smoothed with ``params.PRIOR_STRENGTH``
+      on their first plays of an artist / a track (smoothed with ``prior_strength`` (PRIOR_STRENGTH)
       toward the global as-of rate on first plays) -- how the user takes novelty, which
       is what Flow often proposes; read it together with ``user_item_media_played``.
 
     Genre 0 ("unknown", about half the rows) is kept as a genre of its own.
     """
-    k = params.PRIOR_STRENGTH
+    k = history.settings.prior_strength
     n = len(targets)
     t = targets["ts_listen"].to_numpy().astype(np.int64)
     y = history.y
@@ -87,7 +87,7 @@ def user_item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
             has = e > s
             last_pos = np.where(has, e - 1, 0)
             last_ts = idx.last_ts(s, e)
-            ok = has & (last_ts >= params.MIN_VALID_TS)
+            ok = has & (last_ts >= BROKEN_CLOCK_BEFORE)
             since = np.full(n, np.nan)
             since[ok] = t[ok] - last_ts[ok]
             out[f"user_item_{key}_since_s"] = since

@@ -40,11 +40,19 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from core.errors import PipelineError
-from models import params
+from core.settings import TuneSettings
 
 log = logging.getLogger("tuning")
 
-__all__ = ["TuningResult", "search_space", "tune_lightgbm", "best_lightgbm_params", "trials_frame", "storage_url"]
+__all__ = [
+    "count_trials",
+    "TuningResult",
+    "search_space",
+    "tune_lightgbm",
+    "best_lightgbm_params",
+    "trials_frame",
+    "storage_url",
+]
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,7 @@ def search_space(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-def _booster_params(suggested: dict[str, Any], seed: int) -> dict[str, Any]:
+def _booster_params(suggested: dict[str, Any], seed: int, n_jobs: int) -> dict[str, Any]:
     return {
         "objective": "binary",
         "metric": "auc",
@@ -100,7 +108,7 @@ def _booster_params(suggested: dict[str, Any], seed: int) -> dict[str, Any]:
         "seed": seed,
         "deterministic": True,
         "force_col_wise": True,
-        "num_threads": params.N_JOBS,
+        "num_threads": n_jobs,
         "verbosity": -1,
         **suggested,
     }
@@ -151,6 +159,19 @@ def _n_existing(storage: optuna.storages.RDBStorage, study_name: str) -> int:
         return storage.get_n_trials(storage.get_study_id_from_name(study_name))
     except KeyError:
         return 0
+
+
+def count_trials(storage_path: Path, study_name: str, key: str) -> int:
+    """Finished trials of the study scored on ``key`` (its data and features); 0 when there is no study."""
+    if not Path(storage_path).exists():
+        return 0
+    storage = optuna.storages.RDBStorage(storage_url(storage_path))
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return 0
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sum(1 for t in done if t.user_attrs.get("key") == key)
 
 
 def best_lightgbm_params(study: optuna.Study, key: str | None = None) -> tuple[optuna.trial.FrozenTrial | None, bool]:
@@ -212,15 +233,17 @@ def tune_lightgbm(
     storage_path: Path,
     run_id: str,
     key: str,
-    seed: int,
-    study_name: str | None = None,
-    seconds: float | None = None,
-    max_trials: int | None = None,
+    settings: TuneSettings,
+    max_trials: int | None = -1,
 ) -> TuningResult:
-    """Continue (or start) the persisted study on the inner holdout and return its best LightGBM parameters."""
-    study_name = study_name or params.OPTUNA_STUDY_NAME
-    seconds = params.OPTUNA_SECONDS if seconds is None else seconds
-    max_trials = params.OPTUNA_MAX_TRIALS if max_trials is None else max_trials
+    """Continue (or start) the persisted study on the inner holdout and return its best LightGBM parameters.
+
+    ``max_trials`` overrides ``settings.optuna_max_trials`` (0: only read the study's best).
+    """
+    seed = settings.seed
+    study_name = settings.optuna_study_name
+    seconds = settings.optuna_seconds
+    max_trials = settings.optuna_max_trials if max_trials == -1 else max_trials
     if seconds <= 0 and max_trials is None:
         raise PipelineError("OPTUNA_SECONDS=0 (no time limit) needs a finite OPTUNA_MAX_TRIALS")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -249,14 +272,14 @@ def tune_lightgbm(
         trial.set_user_attr("run_id", run_id)
         trial.set_user_attr("key", key)
         booster = lgb.train(
-            _booster_params(search_space(trial), seed),
+            _booster_params(search_space(trial), seed, settings.n_jobs),
             fit_set,
-            num_boost_round=params.OPTUNA_MAX_ROUNDS,
+            num_boost_round=settings.optuna_max_rounds,
             valid_sets=[hold_set],
             valid_names=["holdout"],
             callbacks=[
-                _report_callback(trial, params.OPTUNA_REPORT_EVERY, deadline),
-                lgb.early_stopping(params.OPTUNA_EARLY_STOPPING, first_metric_only=True, verbose=False),
+                _report_callback(trial, settings.optuna_report_every, deadline),
+                lgb.early_stopping(settings.optuna_early_stopping, first_metric_only=True, verbose=False),
             ],
         )
         trial.set_user_attr("best_iteration", int(booster.best_iteration or booster.current_iteration()))

@@ -18,7 +18,8 @@ import pandas as pd
 
 from core import config
 from core.io import write_parquet
-from features import FEATURE_GROUPS, get_group, params
+from core.settings import FeatureSettings, load
+from features import FEATURE_GROUPS, get_group
 from features.history import History
 
 log = logging.getLogger("features")
@@ -59,11 +60,14 @@ def main() -> None:
     ap.add_argument("--history", default=config.TRAIN_PARQUET)
     ap.add_argument("--examples", default=None)
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--cache", default=config.HISTORY_CACHE, help="memo store shared by the builds (index orders, fits)"
+    )
     args = ap.parse_args()
-    params.validate()
+    settings = load(FeatureSettings)
     examples_path = args.examples or (config.EXAMPLES_TRAIN if args.split == "train" else config.EXAMPLES_TEST)
     t0 = time.perf_counter()
-    history = History(pd.read_parquet(args.history))
+    history = History(pd.read_parquet(args.history), settings=settings, store=args.cache)
     examples = pd.read_parquet(examples_path)
     out = compute_group(args.group, history, examples)
     write_parquet(out, args.out or feature_path(args.group, args.split))

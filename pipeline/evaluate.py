@@ -1,80 +1,26 @@
-"""``make evaluate``: how good is the model, and what is each feature group worth?
+"""``make evaluate``: print how good the model is, and what each feature group is worth.
 
-* ``--ablation`` fits the registry's fixed-parameter LightGBM on the training rounds
-  with every feature group, then once without each group, and scores each fit on the
-  validation round; the table goes to ``reports/ablation.json`` for the report.
-* Without flags it prints the validation AUC of the chosen model (``reports/metrics.json``),
-  the ablation table and, on demo data, the AUC of ``submissions/latest.csv`` against
-  the demo's hidden answers next to the oracle AUC of the true probabilities.
+It prints the validation AUC of the chosen model (``reports/metrics.json``), the ranking,
+the ablation table (``reports/ablation.json``, `make ablation`) and, on demo data, the AUC
+of ``submissions/latest.csv`` against the demo's hidden answers next to the oracle AUC of
+the true probabilities; the same goes to ``reports/evaluation.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import time
 
-import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from core import config
 from core.errors import PipelineError, run_cli
 from core.io import read_json, write_json
-from pipeline.data.dataset import load_matrix
 
 log = logging.getLogger("evaluate")
 
-__all__ = ["ablation", "demo_test_auc"]
-
-ABLATION_MODEL = "lightgbm"
-#: The ablation measures each group's relative worth, so it fits on a stratified, seeded
-#: subsample of the training rounds (10 fits of the full set would dominate `make train`
-#: at full size); "none" = every row.
-_ablation_rows = os.environ.get("ABLATION_ROWS", "60000")
-ABLATION_ROWS = None if _ablation_rows == "none" else int(_ablation_rows)
-
-
-def ablation(
-    X: pd.DataFrame,
-    y: np.ndarray,
-    groups: dict[str, str],
-    train: np.ndarray,
-    valid: np.ndarray,
-    *,
-    estimator,
-    progress: bool = True,
-) -> dict:
-    """Validation AUC with all features and without each group (delta > 0: the group helps)."""
-
-    def score(cols: list[str]) -> float:
-        model = clone(estimator)
-        model.fit(X.loc[train, cols], y[train])
-        return float(roc_auc_score(y[valid], model.predict_proba(X.loc[valid, cols])[:, 1]))
-
-    all_cols = list(X.columns)
-    t0 = time.perf_counter()
-    full = score(all_cols)
-    names = list(dict.fromkeys(groups.values()))
-    rows = []
-    for k, g in enumerate(names, 1):
-        cols = [c for c in all_cols if groups[c] != g]
-        auc = score(cols) if cols else float("nan")
-        rows.append({"group": g, "n_features": len(all_cols) - len(cols), "auc_without": auc, "delta": full - auc})
-        if progress:
-            log.info(
-                "ablation %d/%d: without %-13s AUC %.4f (delta %+.4f), %.0fs elapsed",
-                k,
-                len(names),
-                g,
-                auc,
-                full - auc,
-                time.perf_counter() - t0,
-            )
-    rows.sort(key=lambda r: -r["delta"])
-    return {"full_auc": full, "model": f"{ABLATION_MODEL} (fixed parameters)", "rows": rows}
+__all__ = ["demo_test_auc"]
 
 
 def demo_test_auc(submission: pd.DataFrame, answers: pd.DataFrame) -> dict[str, float]:
@@ -90,28 +36,6 @@ def demo_test_auc(submission: pd.DataFrame, answers: pd.DataFrame) -> dict[str, 
         "oracle_auc": float(roc_auc_score(y, merged["p_true"].to_numpy())),
         "n": int(len(merged)),
     }
-
-
-def _run_ablation() -> None:
-    # Imported here: printing the evaluation needs no model code.
-    from models.registry import MODELS, stratified_subsample
-
-    m = load_matrix("train")
-    train, valid = m.training_mask(), m.validation_mask()
-    if ABLATION_ROWS is not None and train.sum() > ABLATION_ROWS:
-        keep = np.flatnonzero(train)[stratified_subsample(m.y[train], ABLATION_ROWS, seed=config.SEED)]
-        train = np.zeros_like(train)
-        train[keep] = True
-    log.info(
-        "ablation: %d training and %d validation rows, %d features in %d groups",
-        train.sum(),
-        valid.sum(),
-        m.X.shape[1],
-        len(set(m.groups.values())),
-    )
-    result = ablation(m.X, m.y, m.groups, train, valid, estimator=MODELS[ABLATION_MODEL](config.SEED))
-    result["training_rows"] = int(train.sum())
-    write_json(result, config.REPORTS / "ablation.json")
 
 
 def _print_evaluation() -> None:
@@ -160,12 +84,8 @@ def _print_evaluation() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ablation", action="store_true", help="compute reports/ablation.json")
-    args = ap.parse_args()
-    if args.ablation:
-        _run_ablation()
-    else:
-        _print_evaluation()
+    ap.parse_args()
+    _print_evaluation()
 
 
 if __name__ == "__main__":

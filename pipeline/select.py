@@ -34,8 +34,8 @@ from sklearn.inspection import permutation_importance
 from core import config
 from core.errors import PipelineError, run_cli
 from core.io import write_json, write_parquet
-from models import params
-from models.registry import OrderedForest, stratified_subsample
+from core.settings import SelectSettings, load
+from models.estimators import OrderedForest, stratified_subsample
 from pipeline.data.dataset import Matrix, load_matrix
 
 log = logging.getLogger("select")
@@ -68,19 +68,19 @@ class Selection:
         }
 
 
-def selection_forest(seed: int, *, n_trees: int | None = None) -> OrderedForest:
+def selection_forest(settings: SelectSettings) -> OrderedForest:
     """The forest whose impurity importances rank the features (missing values handled natively).
 
     Depth is capped: splits deep in a tree are mostly noise, and impurity importance
     credits them to whichever feature happened to split there, which blurs the ranking.
     """
     return OrderedForest(
-        n_estimators=n_trees or params.SELECT_TREES,
+        n_estimators=settings.select_trees,
         max_depth=12,
         min_samples_leaf=50,
         max_features="sqrt",
-        n_jobs=params.N_JOBS,
-        random_state=seed,
+        n_jobs=settings.n_jobs,
+        random_state=settings.seed,
     )
 
 
@@ -120,19 +120,22 @@ def apply_rule(
     return [f for f, kept in zip(importance.index, keep, strict=True) if kept], threshold, words
 
 
-def select_features(matrix: Matrix, *, seed: int, max_rows: int | None = None) -> tuple[Selection, OrderedForest]:
+def select_features(matrix: Matrix, *, settings: SelectSettings) -> tuple[Selection, OrderedForest]:
     """Fit the selection forest on the training rounds and apply the rule (no validation label is read)."""
     train = matrix.training_mask()
     y = matrix.y[train]
     if len(np.unique(y)) < 2:
         raise PipelineError("the training rounds hold a single class: cannot rank features (check the examples)")
     X = matrix.X.loc[train]
-    idx = stratified_subsample(y, max_rows if max_rows is not None else params.SELECT_ROWS, seed=seed)
-    forest = selection_forest(seed)
+    idx = stratified_subsample(y, settings.select_rows, seed=settings.seed)
+    forest = selection_forest(settings)
     forest.fit(X.iloc[idx], y[idx])
     impurity = pd.Series(forest.feature_importances_, index=matrix.X.columns, dtype=np.float64)
     selected, threshold, words = apply_rule(
-        impurity, rule=params.SELECT_RULE, cumulative=params.SELECT_CUMULATIVE, min_features=params.SELECT_MIN_FEATURES
+        impurity,
+        rule=settings.select_rule,
+        cumulative=settings.select_cumulative,
+        min_features=settings.select_min_features,
     )
     chosen = set(selected)
     table = pd.DataFrame(
@@ -158,9 +161,7 @@ def select_features(matrix: Matrix, *, seed: int, max_rows: int | None = None) -
     return selection, forest
 
 
-def permutation_table(
-    forest: OrderedForest, matrix: Matrix, *, seed: int, max_rows: int | None = None, repeats: int | None = None
-) -> pd.DataFrame:
+def permutation_table(forest: OrderedForest, matrix: Matrix, *, settings: SelectSettings) -> pd.DataFrame:
     """Permutation importance (drop in ROC AUC) on a stratified subsample of the validation round.
 
     For display only: the selection rule never reads it.  Empty when the validation
@@ -171,15 +172,15 @@ def permutation_table(
     if valid.sum() == 0 or len(np.unique(y)) < 2:
         log.warning("validation round missing or single-class: no permutation importance")
         return pd.DataFrame(columns=["feature", "permutation_mean", "permutation_std"])
-    idx = stratified_subsample(y, max_rows if max_rows is not None else params.PERMUTATION_ROWS, seed=seed)
+    idx = stratified_subsample(y, settings.permutation_rows, seed=settings.seed)
     X = matrix.X.loc[valid].iloc[idx]
     result = permutation_importance(
         forest,
         X,
         y[idx],
         scoring="roc_auc",
-        n_repeats=repeats or params.PERMUTATION_REPEATS,
-        random_state=seed,
+        n_repeats=settings.permutation_repeats,
+        random_state=settings.seed,
         n_jobs=1,  # the forest already predicts on N_JOBS threads
     )
     return pd.DataFrame(
@@ -191,9 +192,8 @@ def permutation_table(
     )
 
 
-def run(*, matrix: Matrix | None = None, out_dir: Path | None = None, seed: int | None = None) -> Selection:
+def run(*, settings: SelectSettings, matrix: Matrix | None = None, out_dir: Path | None = None) -> Selection:
     """Select features and write selection.json and rf_importances.parquet into ``out_dir``."""
-    seed = config.SEED if seed is None else seed
     out_dir = Path(out_dir or config.MODELS_DIR)
     t0 = time.perf_counter()
     matrix = matrix if matrix is not None else load_matrix("train")
@@ -203,12 +203,12 @@ def run(*, matrix: Matrix | None = None, out_dir: Path | None = None, seed: int 
     log.info(
         "selection forest on the training rounds: %d rows (budget %s), %d features",
         n_train,
-        params.SELECT_ROWS,
+        settings.select_rows,
         matrix.X.shape[1],
     )
-    selection, forest = select_features(matrix, seed=seed)
+    selection, forest = select_features(matrix, settings=settings)
     t_fit = time.perf_counter() - t0
-    perm = permutation_table(forest, matrix, seed=seed)
+    perm = permutation_table(forest, matrix, settings=settings)
     table = selection.importances.drop(columns=["permutation_mean", "permutation_std"])
     table = (
         table.merge(perm, on="feature", how="left")
@@ -246,8 +246,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Select features from the training rounds (writes selection.json).")
     ap.add_argument("--out-dir", type=Path, default=None, help="default: models/artifacts")
     args = ap.parse_args()
-    params.validate()
-    run(out_dir=args.out_dir)
+    run(settings=load(SelectSettings), out_dir=args.out_dir)
 
 
 if __name__ == "__main__":

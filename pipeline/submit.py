@@ -30,10 +30,11 @@ from core import config
 from core.errors import PipelineError, run_cli
 from core.io import dump_joblib, read_json, write_text
 from core.schema import SAMPLE_ID, TARGET
-from models import params
-from models.registry import MODELS, fit_model, predict_scores
+from core.settings import ModelSettings, SubmitSettings, load
+from models.fitting import fit_model, predict_scores
+from models.registry import MODELS
 from pipeline.data.dataset import Matrix, load_matrix
-from pipeline.train import data_fingerprint, library_versions, tuned_params_from_run
+from pipeline.runstore import RunStore, data_fingerprint, library_versions
 
 log = logging.getLogger("submit")
 
@@ -153,7 +154,7 @@ def _stale_reason(artifact: dict[str, Any], *, fingerprint: str, features: list[
 
 
 def load_or_refit(
-    name: str, winner: dict[str, Any], train: Matrix, *, models_dir: Path, runs_dir: Path, seed: int
+    name: str, winner: dict[str, Any], train: Matrix, *, models_dir: Path, runs_dir: Path, settings: ModelSettings
 ) -> tuple[Any, list[str], dict[str, Any]]:
     """Load ``models/artifacts/<name>.joblib`` if it is current, else refit on all train examples and cache it."""
     selection_path = models_dir / "selection.json"
@@ -175,22 +176,21 @@ def load_or_refit(
             log.info("loaded %s", path.relative_to(config.ROOT) if path.is_relative_to(config.ROOT) else path)
             return artifact["model"], list(artifact["features"]), artifact["meta"]
         log.warning("%s is stale (%s): refitting", path.name, reason)
-    tuned = tuned_params_from_run(runs_dir, run_id)
+    store = RunStore(runs_dir)
+    tuned = store.tuned_params(run_id)
     log.info("fitting %s on all %d train examples (%d features) ...", name, len(train.y), len(features))
     t0 = time.perf_counter()
-    model = fit_model(MODELS[name](seed, tuned=tuned), train.X[features], train.y, rounds=train.rounds)
+    model = fit_model(MODELS[name].build(settings, tuned=tuned), train.X[features], train.y, rounds=train.rounds)
     seconds = time.perf_counter() - t0
-    ranking = {}
-    if run_id and (runs_dir / run_id / "metrics.json").exists():
-        ranking = {r["model"]: r for r in read_json(runs_dir / run_id / "metrics.json").get("ranking", [])}
+    score = store.metrics(run_id).ranking.get(name) if run_id and run_id in store.ids() else None
     meta = {
         "model": name,
         "run_id": run_id,
-        "seed": seed,
+        "seed": settings.seed,
         "data_fingerprint": fingerprint,
         "versions": library_versions(),
         "timings": {"refit": round(seconds, 3)},
-        "validation_auc": ranking.get(name, {}).get("auc"),
+        "validation_auc": score.auc if score is not None else None,
         "tuned_params": tuned,
         "fit_on": "all train examples (training + validation rounds)",
         "refit_by": "submit",
@@ -210,14 +210,14 @@ def run(
     models_dir: Path | None = None,
     runs_dir: Path | None = None,
     out_dir: Path | None = None,
-    seed: int | None = None,
+    settings: ModelSettings | None = None,
     now: datetime | None = None,
 ) -> Path:
     """Predict the test with ``model`` (default: the winner) and write the submission; return its path."""
     models_dir = Path(models_dir or config.MODELS_DIR)
     runs_dir = Path(runs_dir or config.RUNS)
     out_dir = Path(out_dir or config.SUBMISSIONS)
-    seed = config.SEED if seed is None else seed
+    settings = settings if settings is not None else ModelSettings()
     demo = config.is_demo_data()
     if demo:
         log.warning("=" * 72)
@@ -226,7 +226,9 @@ def run(
         log.warning("=" * 72)
     name, winner = resolve_model(model, models_dir)
     train = train if train is not None else load_matrix("train")
-    fitted, features, meta = load_or_refit(name, winner, train, models_dir=models_dir, runs_dir=runs_dir, seed=seed)
+    fitted, features, meta = load_or_refit(
+        name, winner, train, models_dir=models_dir, runs_dir=runs_dir, settings=settings
+    )
     test = test if test is not None else load_matrix("test")
     missing = [f for f in features if f not in test.X.columns]
     if missing:
@@ -253,8 +255,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Write a submission with the winner or MODEL=<name>.")
     ap.add_argument("--model", default=None, help=f"one of: {', '.join(MODELS)} (default: $MODEL or the winner)")
     args = ap.parse_args()
-    params.validate()
-    run(model=args.model or os.environ.get("MODEL") or None)
+    chosen = load(SubmitSettings)
+    run(model=args.model or chosen.model, settings=load(ModelSettings))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.settings import FeatureSettings
 from features import demographics
 from features.demographics import _age_band, demographics_features
 from features.history import History
@@ -65,12 +66,13 @@ HISTORY = _frame(
     ]
 )
 # A new user of band 0 (age 21), gender 1, on a Flow play of genre 5 at ts 100.
+#: A prior strength of 2 keeps the hand arithmetic short.
+SETTINGS = FeatureSettings(session_gap_minutes=10.0, prior_strength=2.0)
 CAND = {"user_id": 4, "user_age": 21, "user_gender": 1, "ts_listen": 100, "genre_id": 5, "listen_type": 1}
 
 
 @pytest.fixture(autouse=True)
 def _simple_priors(monkeypatch):
-    monkeypatch.setattr(demographics, "PRIOR_STRENGTH", 2.0)
     monkeypatch.setattr(demographics, "DEFAULT_RATE", 0.5)
 
 
@@ -80,7 +82,7 @@ def test_age_bands(age, band):
 
 
 def test_hand_computed_rates():
-    out = demographics_features(History(HISTORY, gap_seconds=600), _targets([CAND]))
+    out = demographics_features(History(HISTORY, settings=SETTINGS), _targets([CAND]))
     assert list(out.columns) == COLS
     r = out.iloc[0]
     # Flow plays before 100: ts 10 (1), 20 (0), 15 (1), 25 (0), 12 (1) -> 3 / 5;
@@ -103,7 +105,7 @@ def test_hand_computed_rates():
 
 
 def test_non_flow_target_uses_non_flow_cells():
-    out = demographics_features(History(HISTORY, gap_seconds=600), _targets([{**CAND, "listen_type": 0}]))
+    out = demographics_features(History(HISTORY, settings=SETTINGS), _targets([{**CAND, "listen_type": 0}]))
     r = out.iloc[0]
     # Non-Flow plays before 100: only ts 30 (1, user 1, band 0, gender 0, genre 5).
     mode = (1 + 2 * 0.5) / (1 + 2)  # 2/3
@@ -128,7 +130,7 @@ def test_non_flow_target_uses_non_flow_cells():
     ],
 )
 def test_fallbacks_to_priors(cand, expected_rate):
-    out = demographics_features(History(HISTORY, gap_seconds=600), _targets([{**CAND, **cand}]))
+    out = demographics_features(History(HISTORY, settings=SETTINGS), _targets([{**CAND, **cand}]))
     r = out.iloc[0]
     assert r["demographics_age_genre_rate"] == pytest.approx(expected_rate, rel=1e-6)
     assert r["demographics_gender_genre_rate"] == pytest.approx(expected_rate, rel=1e-6)
@@ -136,11 +138,11 @@ def test_fallbacks_to_priors(cand, expected_rate):
 
 
 def test_empty_history_and_no_targets():
-    out = demographics_features(History(HISTORY[:0], gap_seconds=600), _targets([CAND]))
+    out = demographics_features(History(HISTORY[:0], settings=SETTINGS), _targets([CAND]))
     assert list(out.columns) == COLS
     assert out.loc[0, "demographics_age_genre_rate"] == pytest.approx(0.5)
     assert out.loc[0, "demographics_age_flow_rate"] == pytest.approx(0.5)
-    out = demographics_features(History(HISTORY, gap_seconds=600), _targets([]))
+    out = demographics_features(History(HISTORY, settings=SETTINGS), _targets([]))
     assert list(out.columns) == COLS and len(out) == 0
 
 
@@ -162,7 +164,7 @@ def test_changing_the_future_moves_nothing():
         ]
     )
     tg = _targets(df.sample(20, random_state=3).drop(columns="is_listened").to_dict("records"))
-    base = demographics_features(History(df, gap_seconds=600), tg)
+    base = demographics_features(History(df, settings=SETTINGS), tg)
     for i in range(len(tg)):
         fut = df["ts_listen"].to_numpy() >= tg["ts_listen"].iloc[i]
         changed = df.copy()
@@ -170,5 +172,5 @@ def test_changing_the_future_moves_nothing():
         changed.loc[fut, "genre_id"] = rng.integers(0, 4, fut.sum()).astype(np.int32)
         changed.loc[fut, "user_age"] = rng.integers(18, 31, fut.sum()).astype(np.int16)
         changed = changed.drop(index=np.flatnonzero(fut)[::3])
-        got = demographics_features(History(changed, gap_seconds=600), tg.iloc[[i]].reset_index(drop=True))
+        got = demographics_features(History(changed, settings=SETTINGS), tg.iloc[[i]].reset_index(drop=True))
         np.testing.assert_allclose(got.to_numpy(), base.iloc[[i]].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

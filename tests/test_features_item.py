@@ -8,7 +8,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from core.schema import TRAIN_COLUMNS
-from features import params
+from core.settings import FeatureSettings
 from features.history import History
 from features.item import item_features
 from tests.frames import targets_frame, train_frame
@@ -16,6 +16,7 @@ from tests.frames import targets_frame, train_frame
 T = 1_478_000_000
 TA = T + 100  # the main target's time
 K = 2.0  # PRIOR_STRENGTH in these tests (patched), to keep the arithmetic short
+SETTINGS = FeatureSettings(session_gap_minutes=10.0, prior_strength=K)
 NAN = np.nan
 BASE = {
     "genre_id": 0,
@@ -45,12 +46,7 @@ def _targets(rows: list[dict]) -> pd.DataFrame:
 
 
 def _features(rows: list[dict], targets: list[dict]) -> pd.DataFrame:
-    return item_features(History(_train(rows), gap_seconds=600), _targets(targets))
-
-
-@pytest.fixture(autouse=True)
-def _strength(monkeypatch):
-    monkeypatch.setattr(params, "PRIOR_STRENGTH", K)
+    return item_features(History(_train(rows), settings=SETTINGS), _targets(targets))
 
 
 # Track 10 on album 100 by artist 1000 in genre 0 (unknown); track 11 same album, genre 5;
@@ -240,9 +236,9 @@ def _change_future(hist: pd.DataFrame, t: int, seed: int) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_past_only_changing_the_future_moves_nothing(seed):
     hist, targets = _random(seed)
-    before = item_features(History(hist, gap_seconds=600), targets)
+    before = item_features(History(hist, settings=SETTINGS), targets)
     for i in range(len(targets)):
         t = int(targets["ts_listen"].iloc[i])
         one = targets.iloc[[i]].reset_index(drop=True)
-        after = item_features(History(_change_future(hist, t, seed), gap_seconds=600), one)
+        after = item_features(History(_change_future(hist, t, seed), settings=SETTINGS), one)
         assert_allclose(after.iloc[0].to_numpy(), before.iloc[i].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import params
+from core.settings import FeatureSettings
 from features import sequence as seq
 from features.history import History
 from features.sequence import sequence_features
@@ -33,10 +33,13 @@ BASE = {
 }
 
 
+#: Fixed settings so the hand arithmetic below does not depend on the environment.
+SETTINGS = FeatureSettings(session_gap_minutes=10.0, prior_strength=4.0)
+
+
 @pytest.fixture(autouse=True)
 def _strengths(monkeypatch: pytest.MonkeyPatch) -> None:
     # Fixed strengths so the hand arithmetic below does not depend on the environment.
-    monkeypatch.setattr(params, "PRIOR_STRENGTH", 4.0)
     monkeypatch.setattr(seq, "WINDOW_STRENGTH", 2.0)
     monkeypatch.setattr(seq, "EMPTY_PRIOR", 0.5)
 
@@ -131,7 +134,7 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_hand_computed(name: str) -> None:
     target, expected = CASES[name]
-    out = sequence_features(History(_train(HISTORY), gap_seconds=600), _targets([target]))
+    out = sequence_features(History(_train(HISTORY), settings=SETTINGS), _targets([target]))
     assert list(out.columns) == COLUMNS
     np.testing.assert_allclose(out.iloc[0].to_numpy(dtype=np.float64), expected, rtol=1e-6)
 
@@ -140,7 +143,7 @@ def test_windows_cut_at_n() -> None:
     # Eight plays of user 0, listened L L L S S S S S (oldest first), all in one session, all Flow.
     # Global = user: 3 listens of 8 -> g = g_flow = 0.375; u = (3 + 4*0.375)/(8 + 4) = 0.375 = u_flow.
     # last 5 = 5 skips: (0 + 2*0.375)/(5 + 2) = 0.75/7; last 20 = all: (3 + 0.75)/10 = 0.375.
-    hist = History(_train([_row(0, 10 * i, int(i < 3), 1) for i in range(8)]), gap_seconds=600)
+    hist = History(_train([_row(0, 10 * i, int(i < 3), 1) for i in range(8)]), settings=SETTINGS)
     out = sequence_features(hist, _targets([{"user_id": 0, "ts_listen": D + 100}])).iloc[0]
     assert out["sequence_skip_streak"] == 5
     np.testing.assert_allclose(out["sequence_rate_last_5"], 0.75 / 7, rtol=1e-6)
@@ -157,7 +160,7 @@ def test_flow_start_window_cut_at_5() -> None:
     # Seven sessions of one Flow play each (1000 s apart), listened L L S S S S S: every play is a
     # Flow session start.  g_start = 2/7; u_start = (2 + 4*2/7)/(7 + 4) = 2/7;
     # last 5 starts all skipped: (0 + 2*2/7)/(5 + 2) = 4/49.
-    hist = History(_train([_row(0, 1000 * i, int(i < 2), 1) for i in range(7)]), gap_seconds=600)
+    hist = History(_train([_row(0, 1000 * i, int(i < 2), 1) for i in range(7)]), settings=SETTINGS)
     out = sequence_features(hist, _targets([{"user_id": 0, "ts_listen": D + 7000}])).iloc[0]
     np.testing.assert_allclose(out["sequence_flow_start_rate_last_5"], 4 / 49, rtol=1e-6)
     # The last complete session is the single skipped play r6: 1 skip, (0 + 2*2/7)/(1 + 2) = 4/21.
@@ -166,7 +169,7 @@ def test_flow_start_window_cut_at_5() -> None:
 
 
 def test_empty_history() -> None:
-    out = sequence_features(History(_train([]), gap_seconds=600), _targets([{"user_id": 0}]))
+    out = sequence_features(History(_train([]), settings=SETTINGS), _targets([{"user_id": 0}]))
     np.testing.assert_allclose(
         out.iloc[0].to_numpy(dtype=np.float64), [NAN, NAN, 0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0, 0.5, 0, 0.5]
     )
@@ -174,7 +177,7 @@ def test_empty_history() -> None:
 
 def test_contract_order_and_dtype() -> None:
     targets = _targets([c[0] for c in CASES.values()])
-    hist = History(_train(HISTORY), gap_seconds=600)
+    hist = History(_train(HISTORY), settings=SETTINGS)
     out = sequence_features(hist, targets)
     assert isinstance(out.index, pd.RangeIndex) and len(out) == len(targets)
     assert all(c.startswith("sequence_") for c in out.columns)
@@ -207,7 +210,7 @@ def test_past_only(mutation: str) -> None:
     pick = rng.choice(len(df), 25, replace=False)
     targets = _targets(df.iloc[pick].drop(columns="is_listened").to_dict("records"))
     targets.loc[0, "user_id"] = 9  # an unseen user
-    full = sequence_features(History(df, gap_seconds=600), targets)
+    full = sequence_features(History(df, settings=SETTINGS), targets)
     for i in range(len(targets)):
         t = targets["ts_listen"].iloc[i]
         fut = df["ts_listen"].to_numpy() >= t
@@ -220,5 +223,5 @@ def test_past_only(mutation: str) -> None:
             mut.loc[fut, "user_id"] = (mut.loc[fut, "user_id"] + 1) % 4
         else:
             mut.loc[fut, "ts_listen"] = mut.loc[fut, "ts_listen"] + 7
-        got = sequence_features(History(mut, gap_seconds=600), targets.iloc[[i]].reset_index(drop=True))
+        got = sequence_features(History(mut, settings=SETTINGS), targets.iloc[[i]].reset_index(drop=True))
         np.testing.assert_allclose(got.iloc[0].to_numpy(), full.iloc[i].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from core.schema import TRAIN_COLUMNS
-from features import params
+from core.schema import BROKEN_CLOCK_BEFORE, TRAIN_COLUMNS
+from core.settings import FeatureSettings
 from features.history import History
 from features.user import user_features
 from tests.frames import targets_frame, train_frame
@@ -18,6 +18,7 @@ DAY = 86_400
 TA = T + DAY + 1000  # the main target's time
 H3, H14 = 3 * DAY, 14 * DAY  # the half-lives, in seconds
 K = 2.0  # PRIOR_STRENGTH in these tests (patched), to keep the arithmetic short
+SETTINGS = FeatureSettings(session_gap_minutes=10.0, prior_strength=K)
 NAN = np.nan
 BASE = {
     "genre_id": 1,
@@ -47,12 +48,7 @@ def _targets(rows: list[dict]) -> pd.DataFrame:
 
 
 def _features(rows: list[dict], targets: list[dict]) -> pd.DataFrame:
-    return user_features(History(_train(rows), gap_seconds=600), _targets(targets))
-
-
-@pytest.fixture(autouse=True)
-def _strength(monkeypatch):
-    monkeypatch.setattr(params, "PRIOR_STRENGTH", K)
+    return user_features(History(_train(rows), settings=SETTINGS), _targets(targets))
 
 
 def _w(age: float, h: float) -> float:
@@ -233,7 +229,7 @@ def test_edge_cases(case, history, target, expected):
 def test_decay_survives_a_clock_span_of_years():
     # A valid 2010 play and one a day before the target in 2016: 2**((2016 - 2010) / 3 days) would
     # overflow without the per-user anchor; the 2010 play's weight is ~0 and the rate is finite.
-    old = params.MIN_VALID_TS + 10
+    old = BROKEN_CLOCK_BEFORE + 10
     rows = [{"ts_listen": old, "is_listened": 0}, {"ts_listen": TA - DAY}]
     out = _features(rows, [TARGET])
     d = _w(DAY, H3) + _w(TA - old, H3)  # the second term is 0 in float64
@@ -245,7 +241,7 @@ def test_decay_survives_a_clock_span_of_years():
 
 def test_decayed_rate_matches_a_direct_sum_on_random_data():
     hist, targets = _random(seed=3)
-    out = user_features(History(hist, gap_seconds=600), targets)
+    out = user_features(History(hist, settings=SETTINGS), targets)
     h = 3 * DAY
     for i in range(0, len(targets), 7):
         tg = targets.iloc[i]
@@ -254,7 +250,7 @@ def test_decayed_rate_matches_a_direct_sum_on_random_data():
         ts = past["ts_listen"].to_numpy().astype(np.int64)
         g = hist[hist["ts_listen"] < tg["ts_listen"]]["is_listened"]
         u_rate = (y.sum() + K * (g.sum() + 0.5) / (len(g) + 1)) / (len(y) + K)
-        w = np.where(ts >= params.MIN_VALID_TS, 2.0 ** (-(tg["ts_listen"] - ts) / h), 0.0)
+        w = np.where(ts >= BROKEN_CLOCK_BEFORE, 2.0 ** (-(tg["ts_listen"] - ts) / h), 0.0)
         want = ((w * y).sum() + K * u_rate) / (w.sum() + K)
         assert_allclose(out["user_rate_hl3d"].iloc[i], want, rtol=1e-5)
 
@@ -300,10 +296,10 @@ def _change_future(hist: pd.DataFrame, t: int, seed: int) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_past_only_changing_the_future_moves_nothing(seed):
     hist, targets = _random(seed)
-    before = user_features(History(hist, gap_seconds=600), targets)
+    before = user_features(History(hist, settings=SETTINGS), targets)
     for i in range(len(targets)):
         t = int(targets["ts_listen"].iloc[i])
         after = user_features(
-            History(_change_future(hist, t, seed), gap_seconds=600), targets.iloc[[i]].reset_index(drop=True)
+            History(_change_future(hist, t, seed), settings=SETTINGS), targets.iloc[[i]].reset_index(drop=True)
         )
         assert_allclose(after.iloc[0].to_numpy(), before.iloc[i].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

@@ -8,7 +8,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from core.schema import TRAIN_COLUMNS
-from features import params
+from core.settings import FeatureSettings
 from features import user_item as user_item_module
 from features.history import History
 from features.user_item import user_item_features
@@ -17,6 +17,7 @@ from tests.frames import targets_frame, train_frame
 T = 1_478_000_000
 TA = T + 1000  # the main target's time
 K = 2.0  # PRIOR_STRENGTH in these tests (patched)
+SETTINGS = FeatureSettings(session_gap_minutes=10.0, prior_strength=K)
 KP = 1.0  # PAIR_PRIOR_STRENGTH in these tests (patched)
 NAN = np.nan
 BASE = {
@@ -47,12 +48,11 @@ def _targets(rows: list[dict]) -> pd.DataFrame:
 
 
 def _features(rows: list[dict], targets: list[dict]) -> pd.DataFrame:
-    return user_item_features(History(_train(rows), gap_seconds=600), _targets(targets))
+    return user_item_features(History(_train(rows), settings=SETTINGS), _targets(targets))
 
 
 @pytest.fixture(autouse=True)
 def _strength(monkeypatch):
-    monkeypatch.setattr(params, "PRIOR_STRENGTH", K)
     monkeypatch.setattr(user_item_module, "PAIR_PRIOR_STRENGTH", KP)
 
 
@@ -223,9 +223,9 @@ def _change_future(hist: pd.DataFrame, t: int, seed: int) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_past_only_changing_the_future_moves_nothing(seed):
     hist, targets = _random(seed)
-    before = user_item_features(History(hist, gap_seconds=600), targets)
+    before = user_item_features(History(hist, settings=SETTINGS), targets)
     for i in range(len(targets)):
         t = int(targets["ts_listen"].iloc[i])
         one = targets.iloc[[i]].reset_index(drop=True)
-        after = user_item_features(History(_change_future(hist, t, seed), gap_seconds=600), one)
+        after = user_item_features(History(_change_future(hist, t, seed), settings=SETTINGS), one)
         assert_allclose(after.iloc[0].to_numpy(), before.iloc[i].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

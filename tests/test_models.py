@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,31 +13,22 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from core.errors import PipelineError
-from models import params
-from models.registry import (
-    MODELS,
-    NOTES,
-    OrderedForest,
-    RowBudget,
-    StackedEnsemble,
-    fit_model,
-    inner_holdout,
-    predict_scores,
-    rows_used,
-    stratified_subsample,
-)
+from core.settings import ModelSettings
+from models.estimators import OrderedForest, RowBudget, StackedEnsemble, inner_holdout, stratified_subsample
+from models.fitting import fit_model, predict_scores, rows_used
+from models.registry import MODELS, ModelSpec, model_names
 
 TUNED = {"learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 5, "n_estimators": 30, "subsample_freq": 1}
 
 
-@pytest.fixture(autouse=True)
-def _small_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Budgets below the tiny set's size, so the subsampling path runs; a two-member ensemble keeps it quick.
-    monkeypatch.setitem(params.ROW_BUDGETS, "knn", 150)
-    monkeypatch.setitem(params.ROW_BUDGETS, "svm", 120)
-    monkeypatch.setitem(params.ROW_BUDGETS, "random_forest", 200)
-    monkeypatch.setitem(params.ROW_BUDGETS, "rbm", 200)
-    monkeypatch.setattr(params, "ENSEMBLE_MEMBERS", ("lightgbm_tuned", "logistic_regression"))
+#: Budgets below the tiny set's size, so the subsampling path runs; a two-member ensemble keeps it quick.
+SETTINGS = ModelSettings(
+    rows_knn=150, rows_svm=120, rows_rf=200, rows_rbm=200, ensemble_members=("lightgbm_tuned", "logistic_regression")
+)
+
+
+def _build(name: str, seed: int = 0, **kw) -> Pipeline:
+    return MODELS[name].build(dataclasses.replace(SETTINGS, seed=seed), **kw)
 
 
 def _tiny(n: int = 320, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -50,7 +43,7 @@ def _tiny(n: int = 320, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.nda
 @pytest.mark.parametrize("name", list(MODELS))
 def test_factory_builds_fresh_seeded_pipeline_that_scores_in_unit_interval(name: str) -> None:
     X, y, rounds = _tiny()
-    a, b = MODELS[name](7, tuned=TUNED), MODELS[name](7, tuned=TUNED)
+    a, b = _build(name, 7, tuned=TUNED), _build(name, 7, tuned=TUNED)
     assert isinstance(a, Pipeline) and a is not b and a.steps[-1][0] == "model"
     fitted = fit_model(a, X.iloc[:240], y[:240], rounds=rounds[:240])
     p = predict_scores(fitted, X.iloc[240:])
@@ -61,15 +54,15 @@ def test_factory_builds_fresh_seeded_pipeline_that_scores_in_unit_interval(name:
     cloned = predict_scores(fit_model(clone(a), X.iloc[:240], y[:240], rounds=rounds[:240]), X.iloc[240:])
     np.testing.assert_array_equal(p, again)
     np.testing.assert_array_equal(p, cloned)
-    assert name in NOTES
+    assert isinstance(MODELS[name], ModelSpec) and MODELS[name].note and MODELS[name].summary
 
 
 @pytest.mark.parametrize(("name", "budget"), [("knn", 150), ("svm", 120), ("random_forest", 200), ("rbm", 200)])
 def test_row_budget_is_applied_and_recorded(name: str, budget: int) -> None:
     X, y, _ = _tiny()
-    fitted = fit_model(MODELS[name](0), X, y)
+    fitted = fit_model(_build(name, 0), X, y)
     assert rows_used(fitted, len(y)) == budget
-    assert rows_used(fit_model(MODELS["logistic_regression"](0), X, y), len(y)) == len(y)
+    assert rows_used(fit_model(_build("logistic_regression", 0), X, y), len(y)) == len(y)
 
 
 def test_stratified_subsample_keeps_class_shares_exactly() -> None:
@@ -115,42 +108,53 @@ def test_inner_holdout_holds_out_the_latest_round_present() -> None:
 
 def test_ensemble_weights_come_from_the_inner_holdout_not_the_caller() -> None:
     X, y, rounds = _tiny()
-    model = fit_model(MODELS["ensemble"](0, tuned=TUNED), X, y, rounds=rounds)
+    model = fit_model(_build("ensemble", 0, tuned=TUNED), X, y, rounds=rounds)
     stack = model[-1]
     assert isinstance(stack, StackedEnsemble)
     assert stack.holdout_rows_ == int((rounds == 2).sum())
     assert stack.kept_ and all(w > 0 for w in stack.weights_.values())
 
 
-def test_ensemble_rejects_unknown_members(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(params, "ENSEMBLE_MEMBERS", ("lightgbm", "nope"))
+def test_ensemble_rejects_unknown_members() -> None:
     with pytest.raises(PipelineError, match="nope"):
-        MODELS["ensemble"](0)
+        MODELS["ensemble"].build(dataclasses.replace(SETTINGS, ensemble_members=("lightgbm", "nope")))
 
 
 def test_ensemble_reuses_members_fit_on_the_same_rows_without_changing_a_bit() -> None:
     X, y, rounds = _tiny()
-    members = {m: fit_model(MODELS[m](0, tuned=TUNED), X, y) for m in params.ENSEMBLE_MEMBERS}
-    reused = fit_model(MODELS["ensemble"](0, tuned=TUNED), X, y, rounds=rounds, fitted=members)
-    fresh = fit_model(MODELS["ensemble"](0, tuned=TUNED), X, y, rounds=rounds)
+    members = {m: fit_model(_build(m, 0, tuned=TUNED), X, y) for m in SETTINGS.ensemble_members}
+    reused = fit_model(_build("ensemble", 0, tuned=TUNED), X, y, rounds=rounds, fitted=members)
+    fresh = fit_model(_build("ensemble", 0, tuned=TUNED), X, y, rounds=rounds)
     assert reused[-1].reused_ == reused[-1].kept_ and fresh[-1].reused_ == []
     assert all(any(e is m for m in members.values()) for e in reused[-1].estimators_)
     np.testing.assert_array_equal(predict_scores(reused, X), predict_scores(fresh, X))
     # Refit on more rows (a round 1 added): the inner fits on the old rows are the members above.
     X2 = pd.concat([X, X.iloc[:80]], ignore_index=True)
     y2, r2 = np.r_[y, y[:80]], np.r_[rounds, np.ones(80, dtype=np.int16)]
-    refit = fit_model(MODELS["ensemble"](0, tuned=TUNED), X2, y2, rounds=r2, fitted=members)
-    assert refit[-1].reused_inner_ == list(params.ENSEMBLE_MEMBERS) and refit[-1].reused_ == []
-    fresh2 = fit_model(MODELS["ensemble"](0, tuned=TUNED), X2, y2, rounds=r2)
+    refit = fit_model(_build("ensemble", 0, tuned=TUNED), X2, y2, rounds=r2, fitted=members)
+    assert refit[-1].reused_inner_ == list(SETTINGS.ensemble_members) and refit[-1].reused_ == []
+    fresh2 = fit_model(_build("ensemble", 0, tuned=TUNED), X2, y2, rounds=r2)
     np.testing.assert_array_equal(predict_scores(refit, X), predict_scores(fresh2, X))
 
 
 def test_fit_signature_tells_parameters_rows_and_labels_apart() -> None:
     X, y, _ = _tiny()
-    base = fit_model(MODELS["logistic_regression"](0), X, y).fit_signature_
-    assert base == fit_model(MODELS["logistic_regression"](0), X, y).fit_signature_
-    assert base != fit_model(MODELS["logistic_regression"](0), X.iloc[1:], y[1:]).fit_signature_
-    assert base != fit_model(MODELS["logistic_regression"](0), X, 1 - y).fit_signature_
-    assert base != fit_model(MODELS["sgd"](0), X, y).fit_signature_
-    other = MODELS["logistic_regression"](0).set_params(model__C=2.0)
+    base = fit_model(_build("logistic_regression", 0), X, y).fit_signature_
+    assert base == fit_model(_build("logistic_regression", 0), X, y).fit_signature_
+    assert base != fit_model(_build("logistic_regression", 0), X.iloc[1:], y[1:]).fit_signature_
+    assert base != fit_model(_build("logistic_regression", 0), X, 1 - y).fit_signature_
+    assert base != fit_model(_build("sgd", 0), X, y).fit_signature_
+    other = _build("logistic_regression", 0).set_params(model__C=2.0)
     assert base != fit_model(other, X, y).fit_signature_
+
+
+def test_row_budget_is_read_from_the_settings_field_the_spec_names() -> None:
+    assert MODELS["knn"].row_budget(SETTINGS) == 150 and MODELS["lightgbm"].row_budget(SETTINGS) is None
+    assert {n for n, spec in MODELS.items() if spec.budget} == set(SETTINGS.row_budgets)
+
+
+def test_model_names_checks_a_requested_subset_and_keeps_registry_order() -> None:
+    assert model_names(()) == list(MODELS)
+    assert model_names(("lightgbm", "logistic_regression")) == ["logistic_regression", "lightgbm"]
+    with pytest.raises(PipelineError, match="MODELS: unknown model.s. nope; valid: logistic_regression"):
+        model_names(("lightgbm", "nope"))

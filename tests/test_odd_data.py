@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.schema import TEST_COLUMNS, TRAIN_COLUMNS
+from core.settings import ModelSettings, SelectSettings, TuneSettings
 from features import FEATURE_GROUPS
 from features.history import History
-from models import params
-from pipeline import select, submit, train
+from pipeline import select, submit, train, tune
 from pipeline.build_features import compute_group
 from pipeline.data import contract
 from pipeline.data.dataset import Matrix
@@ -31,16 +30,13 @@ INT32_MAX = 2**31 - 1
 QUIRK_TS = [1, 8, 79, 865, 316_000_000, 1_350_000_000]  # broken clocks, 1980, 2012
 
 
-@pytest.fixture(autouse=True)
-def _tiny_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(params, "OPTUNA_SECONDS", 0.0)
-    monkeypatch.setattr(params, "OPTUNA_MAX_TRIALS", 2)
-    monkeypatch.setattr(params, "OPTUNA_MAX_ROUNDS", 30)
-    monkeypatch.setattr(params, "OPTUNA_EARLY_STOPPING", 10)
-    monkeypatch.setattr(params, "OPTUNA_REPORT_EVERY", 10)
-    monkeypatch.setattr(params, "BOOTSTRAP_ROUNDS", 20)
-    monkeypatch.setattr(params, "SELECT_TREES", 10)
-    monkeypatch.setattr(params, "PERMUTATION_REPEATS", 1)
+#: Tiny budgets: two Optuna trials without a clock, few trees and resamples.
+TUNE = TuneSettings(
+    seed=0, optuna_seconds=0.0, optuna_max_trials=2, optuna_max_rounds=30, optuna_early_stopping=10,
+    optuna_report_every=10,
+)  # fmt: skip
+SELECT = SelectSettings(seed=0, select_trees=10, permutation_repeats=1)
+MODEL = ModelSettings(seed=0, bootstrap_rounds=20, models=("logistic_regression", "lightgbm", "lightgbm_tuned"))
 
 
 @st.composite
@@ -127,11 +123,11 @@ def test_odd_but_valid_data_gives_a_valid_submission(data, tmp_path_factory):
     history = History(tr)
     train_m = _matrix(history, build_train_examples(tr, rounds=3, gap_seconds=600, extra_flow_per_user=3, seed=0))
     test_m = _matrix(history, build_test_examples(te))
-    select.run(matrix=train_m, out_dir=tmp / "models", seed=0)
+    select.run(matrix=train_m, out_dir=tmp / "models", settings=SELECT)
+    tune.run(settings=TUNE, matrix=train_m, models_dir=tmp / "models")
     train.run(
         matrix=train_m,
-        names=["logistic_regression", "lightgbm", "lightgbm_tuned"],
-        seed=0,
+        settings=MODEL,
         models_dir=tmp / "models",
         runs_dir=tmp / "runs",
         reports_dir=tmp / "reports",
@@ -144,7 +140,7 @@ def test_odd_but_valid_data_gives_a_valid_submission(data, tmp_path_factory):
         models_dir=tmp / "models",
         runs_dir=tmp / "runs",
         out_dir=tmp / "subs",
-        seed=0,
+        settings=MODEL,
     )
     sub = pd.read_csv(path)
     assert list(sub.columns) == ["sample_id", "is_listened"]

@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import PipelineError
 from core.io import read_json
-from models import params
+from core.settings import SelectSettings
 from pipeline import select
 from pipeline.data.dataset import Matrix
 
@@ -33,13 +33,14 @@ def _tiny_matrix(seed: int = 0, users: int = 150, rounds: int = 4) -> Matrix:
     return Matrix(examples=examples, X=X, groups=groups)
 
 
-@pytest.fixture(autouse=True)
-def _small(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(params, "SELECT_TREES", 30)
-    monkeypatch.setattr(params, "SELECT_RULE", "cumulative")
-    monkeypatch.setattr(params, "SELECT_CUMULATIVE", 0.6)
-    monkeypatch.setattr(params, "SELECT_MIN_FEATURES", 2)
-    monkeypatch.setattr(params, "PERMUTATION_REPEATS", 2)
+SETTINGS = SelectSettings(
+    seed=0,
+    select_trees=30,
+    select_rule="cumulative",
+    select_cumulative=0.6,
+    select_min_features=2,
+    permutation_repeats=2,
+)
 
 
 IMP = pd.Series([0.04, 0.5, 0.1, 0.3, 0.06], index=list("abcde"))
@@ -79,7 +80,7 @@ def test_unknown_rule_is_a_user_error() -> None:
 
 def test_run_writes_the_documented_layout(tmp_path) -> None:
     matrix = _tiny_matrix()
-    selection = select.run(matrix=matrix, out_dir=tmp_path, seed=0)
+    selection = select.run(matrix=matrix, out_dir=tmp_path, settings=SETTINGS)
     doc = read_json(tmp_path / "selection.json")
     assert set(doc) == {"rule", "threshold", "selected", "dropped", "n_all", "n_selected", "rf_params", "rows_used"}
     assert doc["n_all"] == 8 and doc["n_selected"] == len(doc["selected"]) >= 2
@@ -97,13 +98,13 @@ def test_run_writes_the_documented_layout(tmp_path) -> None:
 
 def test_selection_never_reads_validation_labels(tmp_path) -> None:
     matrix = _tiny_matrix()
-    first = select.run(matrix=matrix, out_dir=tmp_path / "a", seed=0)
+    first = select.run(matrix=matrix, out_dir=tmp_path / "a", settings=SETTINGS)
     shuffled = matrix.examples.copy()
     valid = matrix.validation_mask()
     rng = np.random.default_rng(1)
     shuffled.loc[valid, "is_listened"] = rng.permutation(shuffled.loc[valid, "is_listened"].to_numpy())
     shuffled.loc[valid, "is_listened"] = 1 - shuffled.loc[valid, "is_listened"]  # and flip them
-    second = select.run(matrix=Matrix(shuffled, matrix.X, matrix.groups), out_dir=tmp_path / "b", seed=0)
+    second = select.run(matrix=Matrix(shuffled, matrix.X, matrix.groups), out_dir=tmp_path / "b", settings=SETTINGS)
     assert second.selected == first.selected
     assert second.threshold == first.threshold
     a = read_json(tmp_path / "a" / "selection.json")
@@ -120,4 +121,4 @@ def test_single_class_training_rounds_is_a_user_error(tmp_path) -> None:
     matrix = _tiny_matrix()
     ex = matrix.examples.assign(is_listened=np.int8(1))
     with pytest.raises(PipelineError, match="single class"):
-        select.run(matrix=Matrix(ex, matrix.X, matrix.groups), out_dir=tmp_path, seed=0)
+        select.run(matrix=Matrix(ex, matrix.X, matrix.groups), out_dir=tmp_path, settings=SETTINGS)

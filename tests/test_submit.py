@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from core.errors import PipelineError
-from models import params
+from core.settings import ModelSettings, SelectSettings
 from pipeline import select, submit, train
 from pipeline.data.dataset import Matrix
 
@@ -96,30 +96,28 @@ def _tiny(seed: int = 0, users: int = 80, rounds: int = 4) -> tuple[Matrix, Matr
 
 
 def test_submit_uses_the_winner_and_refits_and_caches_other_models(tmp_path, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(params, "OPTUNA_SECONDS", 0.0)
-    monkeypatch.setattr(params, "OPTUNA_MAX_TRIALS", 1)
-    monkeypatch.setattr(params, "BOOTSTRAP_ROUNDS", 20)
+    settings = ModelSettings(bootstrap_rounds=20, models=("logistic_regression", "decision_tree"))
     trainm, testm = _tiny()
     dirs = {"models_dir": tmp_path / "models", "runs_dir": tmp_path / "runs"}
-    select.run(matrix=trainm, out_dir=dirs["models_dir"], seed=0)
-    metrics = train.run(matrix=trainm, names=["logistic_regression", "decision_tree"], reports_dir=tmp_path, **dirs)
+    select.run(matrix=trainm, out_dir=dirs["models_dir"], settings=SelectSettings(seed=0))
+    metrics = train.run(matrix=trainm, settings=settings, reports_dir=tmp_path, **dirs)
     ids = testm.examples["sample_id"].to_numpy()
     kw = {"train": trainm, "test": testm, "expected_ids": ids, "out_dir": tmp_path / "subs", **dirs}
 
     path = submit.run(now=NOW, **kw)
-    assert path.name == f"submission_{metrics['winner']}_20170501T120000Z.csv"
+    assert path.name == f"submission_{metrics.winner}_20170501T120000Z.csv"
     written = pd.read_csv(path)
     assert list(written.columns) == ["sample_id", "is_listened"]
     np.testing.assert_array_equal(written["sample_id"].to_numpy(), ids)
     assert written["is_listened"].between(0, 1).all()
 
     # A model that is not the winner: refit on all train examples, cached, then reused.
-    other = "decision_tree" if metrics["winner"] != "decision_tree" else "logistic_regression"
+    other = "decision_tree" if metrics.winner != "decision_tree" else "logistic_regression"
     assert not (dirs["models_dir"] / f"{other}.joblib").exists()
     first = submit.run(model=other, now=NOW, **kw)
     cached = joblib.load(dirs["models_dir"] / f"{other}.joblib")
     assert cached["meta"]["refit_by"] == "submit" and cached["meta"]["n_rows"] == len(trainm.y)
-    assert cached["meta"]["run_id"] == metrics["run_id"]
+    assert cached["meta"]["run_id"] == metrics.run_id
     caplog.clear()
     with caplog.at_level("INFO", logger="submit"):
         again = submit.run(model=other, now=NOW, **kw)

@@ -59,7 +59,7 @@ def test_baseline_validation_fits_only_on_rows_before_each_users_round_1(monkeyp
     examples = pd.DataFrame({"row_id": [1, 4], "round": [1, 1], "user_id": [0, 1], "ts_listen": [20, 50]})
     seen = {}
 
-    def fake_fit_predict(history, target, *, seed, fit_rows):
+    def fake_fit_predict(history, target, *, seed, fit_rows, n_jobs=2):
         seen["history"], seen["target"] = history, target
         return np.array([0.2, 0.9])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,24 +15,28 @@ from sklearn.metrics import roc_auc_score
 from core import config
 from core.errors import PipelineError
 from core.io import read_json
+from core.settings import ModelSettings, SelectSettings, TuneSettings
 from features import FEATURE_GROUPS
-from models import params
-from pipeline import select, train
+from models.fitting import fit_model, predict_scores
+from models.registry import MODELS
+from pipeline import scoring, select, train, tune
 from pipeline.data.dataset import Matrix
+from pipeline.runstore import Fold, ModelScore, Ranking, RunMetrics, RunStore, new_run_id
+
+#: Small budgets: no Optuna clock (the trial cap decides), few trees, resamples and rows.
+TUNE = TuneSettings(
+    seed=0, optuna_seconds=0.0, optuna_max_trials=2, optuna_max_rounds=60, optuna_early_stopping=10,
+    optuna_report_every=10,
+)  # fmt: skip
+SELECT = SelectSettings(seed=0, select_trees=20)
+MODEL = ModelSettings(
+    seed=0, bootstrap_rounds=40, ensemble_members=("lightgbm_tuned", "logistic_regression"),
+    rows_knn=200, rows_svm=150, rows_rf=300, rows_rbm=200,
+)  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _small_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(params, "OPTUNA_SECONDS", 0.0)  # no time limit: the trial cap decides
-    monkeypatch.setattr(params, "OPTUNA_MAX_TRIALS", 2)
-    monkeypatch.setattr(params, "OPTUNA_MAX_ROUNDS", 60)
-    monkeypatch.setattr(params, "OPTUNA_EARLY_STOPPING", 10)
-    monkeypatch.setattr(params, "OPTUNA_REPORT_EVERY", 10)
-    monkeypatch.setattr(params, "BOOTSTRAP_ROUNDS", 40)
-    monkeypatch.setattr(params, "SELECT_TREES", 20)
-    monkeypatch.setattr(params, "ENSEMBLE_MEMBERS", ("lightgbm_tuned", "logistic_regression"))
-    for name, rows in (("knn", 200), ("svm", 150), ("random_forest", 300), ("rbm", 200)):
-        monkeypatch.setitem(params.ROW_BUDGETS, name, rows)
+def _with(settings, **kw):
+    return dataclasses.replace(settings, **kw)
 
 
 def _tiny_matrix(seed: int = 0, users: int = 100, rounds: int = 4) -> Matrix:
@@ -83,7 +88,7 @@ def _write_matrix(matrix: Matrix, data: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_score_predictions_hand_computed() -> None:
     y = np.array([0, 0, 1, 1])
     p = np.array([0.1, 0.4, 0.35, 0.8])
-    s = train.score_predictions(y, p, n_boot=50, seed=0)
+    s = scoring.score_predictions(y, p, n_boot=50, seed=0)
     assert s["auc"] == pytest.approx(0.75)  # pairs (pos > neg): .35>.1, .8>.1, .8>.4 -> 3 of 4
     assert s["accuracy"] == pytest.approx(0.75)  # predicted 0, 0, 0, 1
     assert s["brier"] == pytest.approx((0.01 + 0.16 + 0.4225 + 0.04) / 4)
@@ -100,7 +105,7 @@ def test_vectorised_auc_equals_weighted_roc_auc_with_ties() -> None:
     ps, ys = p[order], y[order]
     starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
     counts = rng.integers(0, 4, size=(6, 200))
-    got = train._auc_from_counts(counts, ys, starts)
+    got = scoring._auc_from_counts(counts, ys, starts)
     want = [roc_auc_score(ys, ps, sample_weight=c) for c in counts]
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
@@ -109,16 +114,16 @@ def test_bootstrap_is_seeded_and_brackets_the_auc() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 500)
     p = np.clip(y * 0.3 + rng.random(500) * 0.7, 0, 1)
-    a = train.bootstrap_auc(y, p, n_boot=120, seed=3)
-    np.testing.assert_array_equal(a, train.bootstrap_auc(y, p, n_boot=120, seed=3))
-    assert a.shape == (120,) and not np.array_equal(a, train.bootstrap_auc(y, p, n_boot=120, seed=4))
+    a = scoring.bootstrap_auc(y, p, n_boot=120, seed=3)
+    np.testing.assert_array_equal(a, scoring.bootstrap_auc(y, p, n_boot=120, seed=3))
+    assert a.shape == (120,) and not np.array_equal(a, scoring.bootstrap_auc(y, p, n_boot=120, seed=4))
     lo, hi = np.percentile(a, [2.5, 97.5])
     assert lo < roc_auc_score(y, p) < hi
 
 
 def test_run_ids_never_repeat(tmp_path) -> None:
     now = datetime(2017, 4, 30, 23, 59, 1, tzinfo=UTC)
-    ids = [train.new_run_id(tmp_path, now) for _ in range(3)]
+    ids = [new_run_id(tmp_path, now) for _ in range(3)]
     assert ids == ["20170430T235901Z", "20170430T235901Z-2", "20170430T235901Z-3"]
     assert all((tmp_path / i).is_dir() for i in ids)
 
@@ -128,20 +133,22 @@ def test_run_ids_never_repeat(tmp_path) -> None:
 
 def test_train_needs_a_current_selection(tmp_path) -> None:
     matrix = _tiny_matrix()
+    kw = {"matrix": matrix, "settings": MODEL, "models_dir": tmp_path, "runs_dir": tmp_path / "runs"}
     with pytest.raises(PipelineError, match="run `make select` first"):
-        train.run(matrix=matrix, models_dir=tmp_path, runs_dir=tmp_path / "runs", reports_dir=tmp_path)
+        train.run(reports_dir=tmp_path, **kw)
     (tmp_path / "selection.json").write_text('{"selected": ["gone_feature"], "dropped": []}')
     with pytest.raises(PipelineError, match="run `make select` again"):
-        train.run(matrix=matrix, models_dir=tmp_path, runs_dir=tmp_path / "runs", reports_dir=tmp_path)
+        train.run(reports_dir=tmp_path, **kw)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-def test_train_writes_the_layout_and_a_second_run_continues_the_study(tmp_path, monkeypatch) -> None:
+def test_train_writes_the_layout_and_make_tune_continues_the_study(tmp_path, monkeypatch) -> None:
     matrix = _tiny_matrix()
     _write_matrix(matrix, tmp_path / "data", monkeypatch)  # read back through load_matrix
     models_dir, runs_dir, reports = tmp_path / "models", tmp_path / "runs", tmp_path / "reports"
-    select.run(out_dir=models_dir, seed=0)
-    metrics = train.run(models_dir=models_dir, runs_dir=runs_dir, reports_dir=reports, seed=0)
+    select.run(out_dir=models_dir, settings=SELECT)
+    first_tune = tune.run(settings=TUNE, models_dir=models_dir, run_id="tune-1")
+    metrics = train.run(models_dir=models_dir, runs_dir=runs_dir, reports_dir=reports, settings=MODEL)
 
     (run_id,) = [p.name for p in runs_dir.iterdir()]
     run_dir = runs_dir / run_id
@@ -155,12 +162,14 @@ def test_train_writes_the_layout_and_a_second_run_continues_the_study(tmp_path, 
     ):
         assert (run_dir / name).exists(), name
     on_disk = read_json(run_dir / "metrics.json")
-    assert on_disk == read_json(reports / "metrics.json")
-    assert on_disk["run_id"] == run_id == metrics["run_id"]
+    assert on_disk == read_json(reports / "metrics.json") == metrics.to_json()
+    assert RunMetrics.from_json(on_disk) == metrics
+    assert on_disk["run_id"] == run_id == metrics.run_id
     ranking = on_disk["ranking"]
     aucs = [r["auc"] for r in ranking]
     assert aucs == sorted(aucs, reverse=True)
-    assert {r["model"] for r in ranking} == set(train.MODELS)
+    assert {r["model"] for r in ranking} == set(MODELS)
+    assert on_disk["models_covered"] == list(MODELS) == on_disk["models_all"]
     assert on_disk["winner"] == ranking[0]["model"] and on_disk["validation_auc_round1"] == ranking[0]["auc"]
     # 100 rows a round < VALIDATION_MIN_ROWS: the estimate runs to VALIDATION_MAX_ROUNDS (3) folds.
     folds = on_disk["validation_folds"]
@@ -184,17 +193,18 @@ def test_train_writes_the_layout_and_a_second_run_continues_the_study(tmp_path, 
     assert knn["row_budget"] == 200 and knn["rows_used"] == 200
     assert set(on_disk["selection_effect"]) >= {"model", "auc_selected", "auc_all_features"}
     assert on_disk["optuna"]["n_trials_this_run"] == 2 and on_disk["optuna"]["n_trials_total"] == 2
+    assert on_disk["optuna"] == first_tune["optuna"]
     assert on_disk["n_valid"] == 100 and on_disk["n_train"] == 400
 
     run_params = read_json(run_dir / "params.json")
     assert run_params["run_id"] == run_id and len(run_params["data_fingerprint"]) == 64
-    assert run_params["model_params"]["OPTUNA_MAX_TRIALS"] == 2 and "ROUNDS" in run_params["feature_params"]
+    assert run_params["model_params"]["BOOTSTRAP_ROUNDS"] == 40 and "ROUNDS" in run_params["feature_params"]
     val = pd.read_parquet(run_dir / "val_predictions.parquet")
     assert list(val.columns[:3]) == ["example_id", "user_id", "y"] and len(val) == 100
-    assert set(val.columns[3:]) == set(train.MODELS)
+    assert set(val.columns[3:]) == set(MODELS)
     trials = pd.read_csv(run_dir / "optuna_trials.csv")
     assert list(trials.columns[:6]) == ["number", "value", "state", "datetime_start", "duration_seconds", "run_id"]
-    assert (trials["run_id"] == run_id).all()
+    assert (trials["run_id"] == "tune-1").all()
     imp = pd.read_csv(run_dir / "winner_importance.csv")
     assert list(imp.columns) == ["feature", "group", "gain"]
 
@@ -205,76 +215,157 @@ def test_train_writes_the_layout_and_a_second_run_continues_the_study(tmp_path, 
     assert saved["meta"]["run_id"] == run_id and saved["meta"]["n_rows"] == len(matrix.y)
     assert (models_dir / "optuna.sqlite3").exists()
 
-    # A second run: a new folder, the same study with more trials.
+    # The file rule again with nothing changed: the study already holds OPTUNA_MAX_TRIALS trials, none added.
+    again = tune.run(settings=TUNE, models_dir=models_dir, run_id="tune-x")
+    assert again["optuna"]["n_trials_this_run"] == 0 and again["optuna"]["n_trials_total"] == 2
+    # `make tune`: the same study with more trials, then a second training run in a new folder.
+    tune.run(settings=TUNE, models_dir=models_dir, run_id="tune-2", add=True)
     second = train.run(
-        models_dir=models_dir, runs_dir=runs_dir, reports_dir=reports, seed=0, names=["lightgbm_tuned", "sgd"]
+        models_dir=models_dir,
+        runs_dir=runs_dir,
+        reports_dir=reports,
+        settings=_with(MODEL, models=("lightgbm_tuned", "sgd")),
     )
-    assert len(list(runs_dir.iterdir())) == 2 and second["run_id"] != run_id
-    assert second["optuna"]["study_name"] == on_disk["optuna"]["study_name"]
-    assert second["optuna"]["n_trials_total"] == 4 and second["optuna"]["n_trials_this_run"] == 2
-    trials = pd.read_csv(runs_dir / second["run_id"] / "optuna_trials.csv")
-    assert list(trials["run_id"]) == [run_id, run_id, second["run_id"], second["run_id"]]
+    assert len(list(runs_dir.iterdir())) == 2 and second.run_id != run_id
+    assert second.optuna["study_name"] == on_disk["optuna"]["study_name"]
+    assert second.optuna["n_trials_total"] == 4 and second.optuna["n_trials_this_run"] == 2
+    assert second.ranking.models == sorted(second.ranking.models, key=lambda m: -second.ranking.get(m).auc)
+    assert set(second.ranking.models) == {"lightgbm_tuned", "sgd"} == set(second.extra["models_covered"])
+    trials = pd.read_csv(runs_dir / second.run_id / "optuna_trials.csv")
+    assert list(trials["run_id"]) == ["tune-1", "tune-1", "tune-2", "tune-2"]
     # The continued study does not replay the first run's points (sampler seed = seed + trials so far).
     assert not np.allclose(trials["params_learning_rate"][:2], trials["params_learning_rate"][2:])
-    assert read_json(models_dir / "winner.json")["run_id"] == second["run_id"]
+    assert read_json(models_dir / "winner.json")["run_id"] == second.run_id
 
 
 def test_same_data_and_trial_cap_reproduce_the_run(tmp_path) -> None:
     matrix = _tiny_matrix(seed=3)
-    names = ["lightgbm_tuned", "random_forest", "ensemble"]
+    settings = _with(MODEL, seed=1, models=("lightgbm_tuned", "random_forest", "ensemble"))
     outs = []
     for k in ("a", "b"):
         d = tmp_path / k
-        select.run(matrix=matrix, out_dir=d / "models", seed=1)
+        select.run(matrix=matrix, out_dir=d / "models", settings=_with(SELECT, seed=1))
+        tune.run(settings=_with(TUNE, seed=1), matrix=matrix, models_dir=d / "models")
         outs.append(
             train.run(
                 matrix=matrix,
-                names=names,
-                seed=1,
+                settings=settings,
                 models_dir=d / "models",
                 runs_dir=d / "runs",
                 reports_dir=d / "reports",
             )
         )
     a, b = outs
-    assert a["optuna"]["best_params"] == b["optuna"]["best_params"]
-    assert [(r["model"], r["auc"], r["log_loss"], r["auc_lo"]) for r in a["ranking"]] == [
-        (r["model"], r["auc"], r["log_loss"], r["auc_lo"]) for r in b["ranking"]
+    assert a.optuna["best_params"] == b.optuna["best_params"]
+    assert [(r.model, r.auc, r.log_loss, r.auc_lo) for r in a.ranking] == [
+        (r.model, r.auc, r.log_loss, r.auc_lo) for r in b.ranking
     ]
-    va = pd.read_parquet(tmp_path / "a" / "runs" / a["run_id"] / "val_predictions.parquet")
-    vb = pd.read_parquet(tmp_path / "b" / "runs" / b["run_id"] / "val_predictions.parquet")
+    va = pd.read_parquet(tmp_path / "a" / "runs" / a.run_id / "val_predictions.parquet")
+    vb = pd.read_parquet(tmp_path / "b" / "runs" / b.run_id / "val_predictions.parquet")
     pd.testing.assert_frame_equal(va, vb, check_exact=True)
 
 
-def test_an_interrupted_run_leaves_the_study_runs_and_winner_untouched(tmp_path, monkeypatch) -> None:
+def test_a_second_run_reads_unchanged_fits_back_without_changing_a_bit(tmp_path, caplog) -> None:
+    matrix = _tiny_matrix(seed=4)
+    models_dir = tmp_path / "models"
+    select.run(matrix=matrix, out_dir=models_dir, settings=SELECT)
+    kw = {"matrix": matrix, "models_dir": models_dir, "runs_dir": tmp_path / "runs", "write_report": False}
+    settings = _with(MODEL, models=("logistic_regression", "knn", "ensemble"))
+    first = train.run(settings=settings, reports_dir=tmp_path / "r1", **kw)
+    with caplog.at_level("INFO", logger="train"):
+        second = train.run(settings=settings, reports_dir=tmp_path / "r2", **kw)
+    cached = [r.getMessage() for r in caplog.records if "(cached)" in r.getMessage()]
+    assert len(cached) == 3  # every model of the bake-off was read back
+    assert [(r.model, r.auc, r.log_loss) for r in first.ranking] == [
+        (r.model, r.auc, r.log_loss) for r in second.ranking
+    ]
+    v1 = pd.read_parquet(tmp_path / "runs" / first.run_id / "val_predictions.parquet")
+    v2 = pd.read_parquet(tmp_path / "runs" / second.run_id / "val_predictions.parquet")
+    pd.testing.assert_frame_equal(v1, v2, check_exact=True)
+    # A changed row budget refits that model only.
+    caplog.clear()
+    with caplog.at_level("INFO", logger="train"):
+        train.run(settings=_with(settings, rows_knn=150), reports_dir=tmp_path / "r3", **kw)
+    fresh = [r.getMessage() for r in caplog.records if "AUC" in r.getMessage() and "[" in r.getMessage()]
+    assert [m.split(":")[0] for m in fresh if "(cached)" not in m] == ["[2/3] knn"]
+
+
+def test_an_interrupted_run_leaves_the_runs_and_winner_untouched(tmp_path, monkeypatch) -> None:
     matrix = _tiny_matrix(seed=5)
     models_dir, runs_dir, reports = tmp_path / "models", tmp_path / "runs", tmp_path / "reports"
-    select.run(matrix=matrix, out_dir=models_dir, seed=0)
-    names = ["lightgbm_tuned", "sgd"]
+    select.run(matrix=matrix, out_dir=models_dir, settings=SELECT)
     kw = {
         "matrix": matrix,
-        "names": names,
-        "seed": 0,
+        "settings": _with(MODEL, models=("lightgbm_tuned", "sgd")),
         "models_dir": models_dir,
         "runs_dir": runs_dir,
         "reports_dir": reports,
         "write_report": False,
     }
     first = train.run(**kw)
-    study_before = (models_dir / "optuna.sqlite3").read_bytes()
     winner_before = (models_dir / "winner.json").read_bytes()
 
     def killed(*args, **kwargs):  # SIGTERM arrives as KeyboardInterrupt (core.errors.run_cli)
         raise KeyboardInterrupt
 
-    # Killed after its Optuna trials ran, in the middle of the bake-off.
+    # Killed in the middle of the bake-off.
     monkeypatch.setattr(train, "bakeoff", killed)
     with pytest.raises(KeyboardInterrupt):
         train.run(**kw)
-    assert (models_dir / "optuna.sqlite3").read_bytes() == study_before, "the killed run's trials must not count"
     assert (models_dir / "winner.json").read_bytes() == winner_before
-    assert [p.name for p in runs_dir.iterdir()] == [first["run_id"]]
+    assert [p.name for p in runs_dir.iterdir()] == [first.run_id]
     assert not [p for p in models_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_an_interrupted_tuning_leaves_the_study_untouched(tmp_path, monkeypatch) -> None:
+    matrix = _tiny_matrix(seed=5)
+    models_dir = tmp_path / "models"
+    select.run(matrix=matrix, out_dir=models_dir, settings=SELECT)
+    tune.run(settings=TUNE, matrix=matrix, models_dir=models_dir)
+    study_before = (models_dir / "optuna.sqlite3").read_bytes()
+    tuned_before = (models_dir / "tuned.json").read_bytes()
+    real = tune.tune_lightgbm
+
+    def killed_after_trials(*args, **kwargs):  # the trials ran, then the stage was killed
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune, "tune_lightgbm", killed_after_trials)
+    with pytest.raises(KeyboardInterrupt):
+        tune.run(settings=TUNE, matrix=matrix, models_dir=models_dir, add=True)
+    assert (models_dir / "optuna.sqlite3").read_bytes() == study_before, "the killed run's trials must not count"
+    assert (models_dir / "tuned.json").read_bytes() == tuned_before
+    assert not [p for p in models_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_typed_results_round_trip_and_rank_best_first() -> None:
+    def score(model: str, auc: float) -> ModelScore:
+        return ModelScore(model, auc, auc - 0.1, auc + 0.1, 0.6, 0.2, 0.7, 1.0, 0.1, 10, None, 3, "probability")
+
+    ranking = Ranking.of([score("b", 0.7), score("a", 0.7), score("c", 0.9)])
+    assert ranking.models == ["c", "a", "b"] and ranking.winner.model == "c" and ranking.get("zz") is None
+    assert Ranking.from_json(ranking.to_json()) == ranking
+    with pytest.raises(PipelineError, match="ranking is empty"):
+        Ranking.of([])
+    m = RunMetrics(
+        run_id="r", validation_auc=0.8, validation_auc_round1=0.9, validation_folds=(Fold(1, 10, 0.9, 40),),
+        winner="c", ranking=ranking, selection_effect={}, optuna={}, timings={"total": 1.0}, n_train=40,
+        n_valid=10, valid_positive_rate=0.5, importance_source="c", demo=False, notes=("n",),
+        extra={"models_covered": ["c"]},
+    )  # fmt: skip
+    assert RunMetrics.from_json(m.to_json()) == m and m.to_json()["models_covered"] == ["c"]
+
+
+def test_run_store_stages_commits_and_discards(tmp_path) -> None:
+    store = RunStore(tmp_path)
+    with store.stage(datetime(2017, 5, 1, tzinfo=UTC)) as staged:
+        staged.write_json("metrics.json", {"run_id": staged.run_id, "ranking": []})
+        assert not (tmp_path / staged.run_id / "metrics.json").exists()  # not before the commit
+        staged.commit()
+    assert store.ids() == ["20170501T000000Z"] and store.tuned_params("20170501T000000Z") is None
+    with store.stage(datetime(2017, 5, 1, tzinfo=UTC)) as unfinished:
+        unfinished.write_json("metrics.json", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20170501T000000Z"]  # no -2, no .tmp-
 
 
 def _fold_matrix() -> Matrix:
@@ -303,25 +394,37 @@ def test_fold_masks_keep_only_each_users_earlier_rows() -> None:
     assert train.tolist() == [True, False, False, True, False, False, True]
 
 
-def test_rolling_validation_refits_on_earlier_rows_and_weights_by_rows(monkeypatch) -> None:
-    from models.registry import MODELS, fit_model, predict_scores
+def test_rolling_validation_refits_on_earlier_rows_and_weights_by_rows(tmp_path) -> None:
+    from pipeline.fitcache import FitCache
 
-    monkeypatch.setattr(params, "VALIDATION_MIN_ROWS", 250)
-    monkeypatch.setattr(params, "VALIDATION_MAX_ROUNDS", 3)
+    cache = FitCache(tmp_path, code="test", enabled=False)
+    settings = _with(MODEL, validation_min_rows=250, validation_max_rounds=3)
     m = _tiny_matrix(users=100, rounds=4)
     feats = list(m.X.columns)
-    out = train.rolling_validation(m, feats, "logistic_regression", 0.6, seed=0, tuned=None)
+    auc, folds = train.rolling_validation(
+        m, feats, "logistic_regression", 0.6, settings=settings, tuned=None, cache=cache
+    )
     # 100 rows a round: rounds 1, 2, 3 reach 300 >= 250 rows
-    assert [f["round"] for f in out["folds"]] == [1, 2, 3]
-    assert out["folds"][0]["auc"] == 0.6
+    assert [f.round for f in folds] == [1, 2, 3]
+    assert folds[0].auc == 0.6
     tr, va = m.fold_masks(3)
-    model = fit_model(MODELS["logistic_regression"](0), m.X.loc[tr, feats], m.y[tr], rounds=m.rounds[tr])
+    model = fit_model(MODELS["logistic_regression"].build(settings), m.X.loc[tr, feats], m.y[tr], rounds=m.rounds[tr])
     expected = roc_auc_score(m.y[va], predict_scores(model, m.X.loc[va, feats]))
-    assert out["folds"][2]["auc"] == pytest.approx(expected)
-    assert out["auc"] == pytest.approx((0.6 + out["folds"][1]["auc"] + expected) / 3)
-    monkeypatch.setattr(params, "VALIDATION_MIN_ROWS", 100)  # round 1 alone is enough
-    assert train.rolling_validation(m, feats, "logistic_regression", 0.6, seed=0, tuned=None) == {
-        "model": "logistic_regression",
-        "auc": 0.6,
-        "folds": [{"round": 1, "rows": 100, "auc": 0.6, "train_rows": 400}],
-    }
+    assert folds[2].auc == pytest.approx(expected)
+    assert auc == pytest.approx((0.6 + folds[1].auc + expected) / 3)
+    one = _with(settings, validation_min_rows=100)  # round 1 alone is enough
+    assert train.rolling_validation(m, feats, "logistic_regression", 0.6, settings=one, tuned=None, cache=cache) == (
+        0.6,
+        (Fold(round=1, rows=100, auc=0.6, train_rows=400),),
+    )
+
+
+def test_paired_auc_delta_is_the_difference_with_an_interval_over_the_same_resamples() -> None:
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8])  # AUC 0.75
+    q = np.array([0.1, 0.2, 0.35, 0.8])  # AUC 1.0
+    delta, lo, hi = scoring.paired_auc_delta(y, p, q, n_boot=200, seed=0)
+    assert delta == pytest.approx(-0.25)
+    assert lo <= delta <= hi <= 0  # p never beats q on any resample
+    same = scoring.paired_auc_delta(y, p, p, n_boot=50, seed=0)
+    assert same == (0.0, 0.0, 0.0)

@@ -42,7 +42,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold
 
 from core import config
-from models import params
+from core.settings import ModelSettings, load
 from pipeline.data.dataset import before_each_users_cut
 
 KEYS: list[list[str]] = [
@@ -77,7 +77,6 @@ LGBM = dict(
     subsample=0.8,
     subsample_freq=1,
     colsample_bytree=0.8,
-    n_jobs=params.N_JOBS,  # the project's thread setting, like every model of the registry
     deterministic=True,
     force_col_wise=True,
     verbose=-1,
@@ -103,7 +102,9 @@ def _plain(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[RAW].assign(hour=(ts % 86_400) // 3_600, weekday=(ts // 86_400) % 7)
 
 
-def fit_predict(history: pd.DataFrame, target: pd.DataFrame, *, seed: int, fit_rows: int | None) -> np.ndarray:
+def fit_predict(
+    history: pd.DataFrame, target: pd.DataFrame, *, seed: int, fit_rows: int | None, n_jobs: int = 2
+) -> np.ndarray:
     """Fit on ``history`` (out-of-fold encodings), score ``target`` (encodings from all of ``history``)."""
     history = history.reset_index(drop=True)
     folds = KFold(5, shuffle=True, random_state=seed).split(history)
@@ -113,13 +114,15 @@ def fit_predict(history: pd.DataFrame, target: pd.DataFrame, *, seed: int, fit_r
     if fit_rows is not None and len(X) > fit_rows:
         keep = np.sort(np.random.default_rng(seed).choice(len(X), size=fit_rows, replace=False))
         X, y = X.iloc[keep], y[keep]
-    model = lgb.LGBMClassifier(random_state=seed, **LGBM).fit(X, y)
+    model = lgb.LGBMClassifier(random_state=seed, n_jobs=n_jobs, **LGBM).fit(X, y)
     target = target.reset_index(drop=True)
     Xt = pd.concat([_plain(target), encode(history, target)], axis=1)
     return model.predict_proba(Xt)[:, 1]
 
 
-def validation_auc(train: pd.DataFrame, examples: pd.DataFrame, *, seed: int, fit_rows: int | None) -> float:
+def validation_auc(
+    train: pd.DataFrame, examples: pd.DataFrame, *, seed: int, fit_rows: int | None, n_jobs: int = 2
+) -> float:
     """AUC on round 1, fit on the rows strictly before each user's round-1 row."""
     val = examples[examples["round"] == 1]
     before = before_each_users_cut(
@@ -129,7 +132,7 @@ def validation_auc(train: pd.DataFrame, examples: pd.DataFrame, *, seed: int, fi
         val["ts_listen"].to_numpy(),
     )
     target = train.iloc[val["row_id"].to_numpy()]
-    p = fit_predict(train[before], target, seed=seed, fit_rows=fit_rows)
+    p = fit_predict(train[before], target, seed=seed, fit_rows=fit_rows, n_jobs=n_jobs)
     return float(roc_auc_score(target["is_listened"].to_numpy(), p))
 
 
@@ -156,6 +159,8 @@ def main() -> None:
         "--answers", default=None, help="sample_id,is_listened of the test rows (default: the demo's, on demo data)"
     )
     args = ap.parse_args()
+    # The project's seed and thread settings, like every model of the registry.
+    settings = load(ModelSettings)
     t0 = time.perf_counter()
     train = pd.read_parquet(config.TRAIN_PARQUET)
     metrics = config.REPORTS / "metrics.json"
@@ -165,7 +170,7 @@ def main() -> None:
         )
     if not args.no_validation:
         ex = pd.read_parquet(config.EXAMPLES_TRAIN, columns=["row_id", "round", "user_id", "ts_listen"])
-        auc = validation_auc(train, ex, seed=config.SEED, fit_rows=args.fit_rows)
+        auc = validation_auc(train, ex, seed=settings.seed, fit_rows=args.fit_rows, n_jobs=settings.n_jobs)
         print(f"baseline validation AUC (round 1): {auc:.4f}   ({time.perf_counter() - t0:.0f}s)", flush=True)
     answers = _answers_path(args.answers)
     if answers is None:
@@ -177,7 +182,7 @@ def main() -> None:
     if not truth.index.isin(ids).all() or len(truth) != len(ids):
         raise SystemExit(f"{answers} does not hold one answer per sample_id of {config.TEST_PARQUET}")
     y = truth.loc[ids].to_numpy()
-    p = fit_predict(train, test, seed=config.SEED, fit_rows=args.fit_rows)
+    p = fit_predict(train, test, seed=settings.seed, fit_rows=args.fit_rows, n_jobs=settings.n_jobs)
     base = roc_auc_score(y, p)
     print(f"baseline test AUC: {base:.4f}   ({time.perf_counter() - t0:.0f}s)")
     latest = _submission()

@@ -1,17 +1,23 @@
-"""Assemble the model matrix from the cached examples and feature-group files."""
+"""Assemble the model matrix from the cached examples and feature-group files, and its train/validation split."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features import FEATURE_GROUPS
 from core import config
 from core.errors import PipelineError
+from core.io import read_json
+from features import FEATURE_GROUPS
 
-__all__ = ["Matrix", "load_matrix", "before_each_users_cut", "VALIDATION_ROUND"]
+log = logging.getLogger("dataset")
+
+__all__ = ["Matrix", "Split", "load_matrix", "load_selection", "before_each_users_cut", "VALIDATION_ROUND"]
 
 #: Round 1 (each user's last Flow session start in train) is the validation round.
 VALIDATION_ROUND = 1
@@ -90,3 +96,63 @@ def load_matrix(split: str, *, groups: list[str] | None = None, features_dir=Non
         frames.append(df)
     X = pd.concat(frames, axis=1) if frames else pd.DataFrame(index=examples.index)
     return Matrix(examples=examples, X=X, groups=owner)
+
+
+def load_selection(path: Path, matrix: Matrix) -> dict[str, Any]:
+    """Read selection.json and check it matches the matrix's features."""
+    if not path.exists():
+        raise PipelineError(f"{path} is missing: run `make select` first")
+    selection = read_json(path)
+    selected = selection.get("selected") or []
+    if not selected:
+        raise PipelineError(f"{path} selects no feature: run `make select` again")
+    missing = [f for f in selected if f not in matrix.X.columns]
+    if missing:
+        raise PipelineError(
+            f"{path} lists {len(missing)} feature(s) the matrix no longer has ({', '.join(missing[:5])}...): "
+            "the features changed since the selection; run `make select` again"
+        )
+    known = set(selected) | set(selection.get("dropped") or [])
+    new = [f for f in matrix.X.columns if f not in known]
+    if new:
+        log.warning(
+            "%d feature(s) are newer than %s and are not used (%s): run `make select` to consider them",
+            len(new),
+            path.name,
+            ", ".join(new[:5]),
+        )
+    return selection
+
+
+def _check_labels(y: np.ndarray, what: str) -> None:
+    if len(y) == 0:
+        raise PipelineError(f"the {what} has no examples: check the examples (ROUNDS)")
+    if len(np.unique(y)) < 2:
+        raise PipelineError(f"the {what} holds a single class ({int(y[0])}): ROC AUC is undefined")
+
+
+@dataclass(frozen=True)
+class Split:
+    """The training rounds and the validation round, restricted to the selected features."""
+
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    r_train: np.ndarray
+    X_valid: pd.DataFrame
+    y_valid: np.ndarray
+    features: list[str]
+
+    @classmethod
+    def of(cls, matrix: Matrix, features: list[str]) -> Split:
+        train, valid = matrix.training_mask(), matrix.validation_mask()
+        y = matrix.y
+        _check_labels(y[train], "training rounds")
+        _check_labels(y[valid], "validation round (round 1)")
+        return cls(
+            X_train=matrix.X.loc[train, features],
+            y_train=y[train],
+            r_train=matrix.rounds[train],
+            X_valid=matrix.X.loc[valid, features],
+            y_valid=y[valid],
+            features=features,
+        )

@@ -20,12 +20,12 @@ import logging
 import numpy as np
 import pandas as pd
 
-from features import params
-from features.history import session_starts
 from core import config
 from core.errors import run_cli
 from core.io import write_parquet
 from core.schema import FEATURE_COLUMNS, SAMPLE_ID, TARGET
+from core.settings import FeatureSettings, load
+from features.history import session_starts
 
 log = logging.getLogger("examples")
 
@@ -114,16 +114,16 @@ def main() -> None:
     ap.add_argument("--test", default=config.TEST_PARQUET)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    params.validate()
+    settings = load(FeatureSettings)
     if args.split == "train":
         train = pd.read_parquet(args.train)
         ex = build_train_examples(
             train,
-            rounds=params.ROUNDS,
-            gap_seconds=params.SESSION_GAP_MINUTES * 60,
-            extra_flow_per_user=params.EXTRA_FLOW_PER_USER,
-            extra_flow_max_rows=params.EXTRA_FLOW_MAX_ROWS,
-            seed=config.SEED,
+            rounds=settings.rounds,
+            gap_seconds=settings.gap_seconds,
+            extra_flow_per_user=settings.extra_flow_per_user,
+            extra_flow_max_rows=settings.extra_flow_max_rows,
+            seed=settings.seed,
         )
         counts = ex["round"].value_counts().sort_index()
         log.info("train examples: %d (%s)", len(ex), ", ".join(f"round {r}: {n}" for r, n in counts.items()))

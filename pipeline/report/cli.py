@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core import config
 from core.io import write_text
+from core.settings import ModelSettings, load
 from pipeline.report.artifacts import load_artifacts
 from pipeline.report.page import render_report
 
@@ -32,7 +33,11 @@ def build_report(
     run_id: str | None = None,
     seed: int | None = None,
 ) -> Path:
-    """Load the artifacts and write the report atomically; roots default to core.config."""
+    """Load the artifacts and write the report atomically; roots default to core.config.
+
+    ``seed`` (the exploration's sampling seed) defaults to the models' SEED setting, the one
+    the run was trained with.
+    """
     reports_dir = Path(reports_dir or config.REPORTS)
     out = Path(out or reports_dir / "model_ranking.html")
     art = load_artifacts(
@@ -42,7 +47,7 @@ def build_report(
         interim_dir=Path(interim_dir or config.INTERIM),
         run_id=run_id,
     )
-    page = render_report(art, seed=config.SEED if seed is None else seed)
+    page = render_report(art, seed=load(ModelSettings).seed if seed is None else seed)
     write_text(page, out)
     return out
 

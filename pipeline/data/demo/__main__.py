@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core import config
 from core.errors import run_cli
+from core.settings import FeatureSettings, load
 from pipeline.data.demo.files import check_out_dir, write_demo
 from pipeline.data.demo.generator import generate
 from pipeline.data.demo.summary import summarize
@@ -26,13 +27,15 @@ def main() -> None:
     """Parse the options, refuse a bad --out-dir before any work, then generate, write and log a summary."""
     ap = argparse.ArgumentParser(description="Generate the realistic DSG17-shaped demo data set.")
     ap.add_argument("--users", type=int, default=2000, help="number of users (19918 = the real size, ~7.5M rows)")
-    ap.add_argument("--seed", type=int, default=config.SEED)
+    ap.add_argument("--seed", type=int, default=None, help="default: SEED from the environment (42)")
     ap.add_argument("--out-dir", type=Path, default=config.RAW, help="where train.csv, test.csv and .demo go")
     ap.add_argument("--answers", type=Path, default=config.DEMO_ANSWERS, help="hidden answers of the test rows")
     ap.add_argument(
         "--replace-demo", action="store_true", help="rebuild over earlier demo files (never over your own data)"
     )
     args = ap.parse_args()
+    if args.seed is None:
+        args.seed = load(FeatureSettings).seed
     check_out_dir(args.out_dir, replace_demo=args.replace_demo)  # before the work, not after
     t0 = time.perf_counter()
     data = generate(args.users, seed=args.seed)
