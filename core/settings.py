@@ -34,6 +34,7 @@ from core.errors import PipelineError
 __all__ = [
     "AblationSettings",
     "FeatureSettings",
+    "GroupSettings",
     "ModelSettings",
     "SelectSettings",
     "SubmitSettings",
@@ -155,6 +156,20 @@ class FeatureSettings:
     @property
     def gap_seconds(self) -> float:
         return self.session_gap_minutes * 60
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    """Which feature groups are built and read by the models: ``make features`` builds them,
+    the selection, the ablation and the bake-off read them.  A kind of its own, so adding a
+    group builds that group only (the other groups' files do not depend on this list)."""
+
+    extra_groups: tuple[str, ...] = setting(
+        (),
+        env="EXTRA_GROUPS",
+        parse="names",
+        doc="opt-in feature groups to add, e.g. fm,rbm (measured: no gain on both generators; README)",
+    )
 
 
 @dataclass(frozen=True)
@@ -300,6 +315,7 @@ class SubmitSettings:
 #: kind name -> settings class, in the order ``make help`` lists them.
 KINDS: dict[str, type] = {
     "features": FeatureSettings,
+    "groups": GroupSettings,
     "select": SelectSettings,
     "ablation": AblationSettings,
     "tune": TuneSettings,

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from features.history import History, code_hash
 
-__all__ = ["cf_features"]
+__all__ = ["cf_features", "track_vectors"]
 
 #: Days between two snapshots of the item factors.
 SNAPSHOT_DAYS = 7
@@ -209,6 +209,48 @@ def _cosine(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
+def _snapshot(
+    history: History, k: int, ucode_s: np.ndarray, ts_s: np.ndarray, icodes_s: list[np.ndarray], n_items: list[int]
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """The factors of snapshot ``k`` (rows before its Monday), or None when it has too few rows.
+
+    A snapshot depends on the history alone: it is fit once per history (:meth:`History.memo`)
+    and shared by the train and test builds and by ``make similar``.
+    """
+    past = ts_s < _snapshot_time(k)
+    if past.sum() < MIN_SNAPSHOT_ROWS:
+        return None
+    return history.memo(
+        f"cf-snapshot-{k}",
+        lambda: _fit_snapshot(ucode_s[past], [c[past] for c in icodes_s], int(ucode_s.max()) + 1, n_items),
+        code=_CODE,
+    )
+
+
+def _kind_codes(history: History, idx) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per item kind: the sorted item ids and each history row's item code, in the user index's order."""
+    return [_sorted_codes(history.col(column)[idx.order]) for _, column in _ITEMS]
+
+
+def track_vectors(history: History, *, at: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Track ids and their vectors in the taste space of the snapshot in force at ``at`` (default: after the data).
+
+    The space the cf group scores in: tracks sit where the taste of their audience sits, so
+    nearby tracks are played by the same people (``make similar``).  Empty when no snapshot fits.
+    """
+    idx = history.index("user_id")
+    at = int(idx.ts_sorted.max()) + 1 if at is None else at
+    kinds = _kind_codes(history, idx)
+    fit = _snapshot(history, int(_snapshot_number(np.array([at]))[0]), idx.codes_sorted, idx.ts_sorted,
+                    [c for _, c in kinds], [len(items) for items, _ in kinds])  # fmt: skip
+    if fit is None:
+        return np.array([], dtype=np.int64), np.zeros((0, 0))
+    col, factors, _ = fit[1]
+    items = kinds[1][0]
+    known = col >= 0
+    return items[known].astype(np.int64), factors[col[known]]
+
+
 def cf_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     """Latent-factor taste match between the user and the candidate's artist and track.
 
@@ -246,8 +288,7 @@ def cf_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     snap = _snapshot_number(targets["ts_listen"].to_numpy())
 
     kinds = []
-    for prefix, column in _ITEMS:
-        items, icode_s = _sorted_codes(history.col(column)[idx.order])
+    for (prefix, column), (items, icode_s) in zip(_ITEMS, _kind_codes(history, idx), strict=True):
         w_listen, w_skip = _telescoped_weights(ucode_s, icode_s, y_s)
         t_items = targets[column].to_numpy()
         cand = np.minimum(np.searchsorted(items, t_items), len(items) - 1)
@@ -255,21 +296,10 @@ def cf_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
         kinds.append((prefix, len(items), icode_s, w_listen, w_skip, cand))
 
     for k in np.unique(snap):
-        past = ts_s < _snapshot_time(k)
-        if past.sum() < MIN_SNAPSHOT_ROWS:
-            continue
-        sel = np.flatnonzero(snap == k)
-        # A snapshot depends on the history alone: fit once, shared by the train and test builds.
-        fit = history.memo(
-            f"cf-snapshot-{k}",
-            lambda past=past: _fit_snapshot(
-                ucode_s[past], [kd[2][past] for kd in kinds], len(idx.uniq), [kd[1] for kd in kinds]
-            ),
-            code=_CODE,
-        )
-        del past
+        fit = _snapshot(history, int(k), ucode_s, ts_s, [kd[2] for kd in kinds], [kd[1] for kd in kinds])
         if fit is None:
             continue
+        sel = np.flatnonzero(snap == k)
         has = end[sel] > start[sel]
         s_sel = sel[has]
         for (prefix, _, icode_s, w_listen, w_skip, cand), (col, factors, idf) in zip(kinds, fit, strict=True):

@@ -52,6 +52,17 @@ def _ranges_within(
     return perm, start, np.where(ok, end, start)
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds, clipped away from 0 and 1 (a rate smoothed with zero pseudo-plays can be either)."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _shift(rate: np.ndarray, to: np.ndarray, frm: np.ndarray) -> np.ndarray:
+    """``rate`` moved in log-odds by the gap from ``frm`` to ``to``: a user's prior in a narrower kind of play."""
+    return 1.0 / (1.0 + np.exp(-(_logit(rate) + _logit(to) - _logit(frm))))
+
+
 def _flow_session_starts_sorted(history: History) -> np.ndarray:
     """Per row of the user index (sorted order): True on the first Flow play of its session.
 
@@ -143,6 +154,16 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     - ``user_active_days``: distinct UTC days with a valid-clock play.
     - ``user_days_since_first``: days since the user's first valid-clock play (NaN when
       none, or the target's clock is broken) -- seniority.
+    - ``user_flow_rate_own``: the user's Flow rate shrunk toward the user's OWN overall rate
+      (moved by the global Flow-vs-all gap in log-odds), not toward everyone's Flow rate: a
+      user with three Flow plays is still mostly themselves.  ``user_flow_start_rate_own``:
+      the Flow session-start rate shrunk the same way toward ``user_flow_rate_own`` (moved
+      by the global start-vs-Flow gap).  The chain is global -> user -> user in Flow ->
+      user's Flow starts, each with ``prior_strength`` pseudo-plays.
+    - ``user_flow_gap_logit``, ``user_flow_start_gap_logit``: log-odds of those two minus
+      that of ``user_rate`` -- the user's own Flow attitude, apart from how much they skip.
+      (Measured on two 2,000-user sets, one per generator: with the prior moved by the global
+      gap, the gap carried slightly more new information than with the user's rate as is.)
     """
     k = history.settings.prior_strength
     n = len(targets)
@@ -187,6 +208,14 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
         "user_flow_start_rate": smooth(u_sy, u_s, g_start_rate, k),
         "user_flow_share": smooth(u_f, u_n, g_flow_share, k),
     }
+    # Hierarchical Flow propensity: global -> the user overall -> the user in Flow -> the user's
+    # Flow session starts, each level shrunk toward the one above it moved by the global gap.
+    user_flow_own = smooth(u_fy, u_f, _shift(user_rate, g_flow_rate, g_rate), k)
+    user_start_own = smooth(u_sy, u_s, _shift(user_flow_own, g_start_rate, g_flow_rate), k)
+    out["user_flow_rate_own"] = user_flow_own
+    out["user_flow_start_rate_own"] = user_start_own
+    out["user_flow_gap_logit"] = _logit(user_flow_own) - _logit(user_rate)
+    out["user_flow_start_gap_logit"] = _logit(user_start_own) - _logit(user_rate)
 
     # Context and platform of the target: the user's rate there, toward the global rate there.
     # The user's code in the index where they have rows before the target (else -1: nothing to find).
@@ -247,5 +276,9 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
         f"user_log_recent_plays_hl{HALF_LIVES_DAYS[0]:g}d",
         "user_active_days",
         "user_days_since_first",
+        "user_flow_rate_own",
+        "user_flow_start_rate_own",
+        "user_flow_gap_logit",
+        "user_flow_start_gap_logit",
     ]
     return pd.DataFrame({c: np.asarray(out[c], dtype=np.float32) for c in columns})

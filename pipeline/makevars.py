@@ -22,7 +22,7 @@ from pathlib import Path
 from core import config
 from core.errors import PipelineError
 from core.settings import KINDS, load_all, settings_hash, settings_json
-from features import FEATURE_GROUPS
+from features import active_groups
 
 __all__ = ["make_vars", "stamp_path", "write_stamp"]
 
@@ -43,6 +43,8 @@ _PATHS = {
     "WINNER": config.WINNER,
     "ABLATION": config.ABLATION,
     "REPORT": config.REPORT,
+    "RECO": config.RECOMMENDATIONS,
+    "RECO_EVAL": config.RECOMMEND_EVAL,
     "LATEST": config.LATEST,
 }
 
@@ -62,7 +64,7 @@ def make_vars() -> list[str]:
     """``NAME=value`` lines for the Makefile (raises PipelineError on a malformed setting)."""
     kinds = load_all()
     out = [f"{name}={_shown(path)}" for name, path in _PATHS.items()]
-    out.append("GROUPS=" + ",".join(FEATURE_GROUPS))
+    out.append("GROUPS=" + ",".join(active_groups(kinds["groups"].extra_groups)))
     out += [f"{kind.upper()}_STAMP={_shown(stamp_path(kind, value))}" for kind, value in kinds.items()]
     return out
 

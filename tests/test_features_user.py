@@ -90,6 +90,21 @@ PLAT0_PRIOR = (4 + K * G_RATE) / (5 + K)  # platform 0: r0 r1 r3 r4 r5, 4 listen
 # User 1, before TA: r0..r4 -> 5 plays, 3 listened; Flow r2 r3 r4 (2 listened); starts r2 r4 (1 listened).
 U_RATE = (3 + K * G_RATE) / (5 + K)  # 0.625
 U_FLOW = (2 + K * G_FLOW) / (3 + K)  # 0.691667
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def _expit(z: float) -> float:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+# The hierarchical chain: the user's Flow rate (r2 r3 r4: 2 listened of 3) toward the user's own rate
+# moved by the global Flow gap in log-odds; their Flow starts (r2 r4: 1 of 2) toward that, moved by
+# the global start-vs-Flow gap.
+U_FLOW_OWN = (2 + K * _expit(_logit(U_RATE) + _logit(G_FLOW) - _logit(G_RATE))) / (3 + K)
+U_START_OWN = (1 + K * _expit(_logit(U_FLOW_OWN) + _logit(G_START) - _logit(G_FLOW))) / (2 + K)
 # Ages at TA of r1..r4 (r0 has a broken clock: weight 0).
 A1, A2, A3, A4 = TA - T, TA - T - 100, TA - T - 200, TA - T - DAY
 
@@ -122,6 +137,10 @@ EXPECTED = {
     "user_log_recent_plays_hl3d": np.log1p(D3),
     "user_active_days": 2,  # r1 r2 r3 on one UTC day, r4 the next; r0 (broken clock) not counted
     "user_days_since_first": (TA - T) / DAY,  # first valid play r1
+    "user_flow_rate_own": U_FLOW_OWN,  # 0.668: below user_flow_rate (0.692), as the user skips more than most
+    "user_flow_start_rate_own": U_START_OWN,
+    "user_flow_gap_logit": _logit(U_FLOW_OWN) - _logit(U_RATE),
+    "user_flow_start_gap_logit": _logit(U_START_OWN) - _logit(U_RATE),
 }
 
 
@@ -168,6 +187,11 @@ def test_rows_come_back_in_target_order():
                 "user_log_recent_plays_hl3d": 0,
                 "user_active_days": 0,
                 "user_days_since_first": NAN,
+                # Without plays the chain falls through to the global rates.
+                "user_flow_rate_own": G_FLOW,
+                "user_flow_start_rate_own": G_START,
+                "user_flow_gap_logit": _logit(G_FLOW) - _logit(G_RATE),
+                "user_flow_start_gap_logit": _logit(G_START) - _logit(G_RATE),
             },
         ),
         (

@@ -13,7 +13,7 @@ import pandas as pd
 from core import config
 from core.errors import PipelineError
 from core.io import read_json
-from features import FEATURE_GROUPS
+from features import active_groups
 
 log = logging.getLogger("dataset")
 
@@ -77,12 +77,12 @@ def before_each_users_cut(user: np.ndarray, ts: np.ndarray, cut_user: np.ndarray
 
 
 def load_matrix(split: str, *, groups: list[str] | None = None, features_dir=None, examples_path=None) -> Matrix:
-    """Read ``examples_<split>.parquet`` and every feature group's file for the split."""
+    """Read ``examples_<split>.parquet`` and the file of every group (default: this run's groups) for the split."""
     features_dir = features_dir or config.FEATURES_DIR
     examples_path = examples_path or (config.EXAMPLES_TRAIN if split == "train" else config.EXAMPLES_TEST)
     examples = pd.read_parquet(examples_path)
     frames, owner = [], {}
-    for group in groups or list(FEATURE_GROUPS):
+    for group in groups or active_groups():
         path = features_dir / split / f"{group}.parquet"
         if not path.exists():
             raise PipelineError(f"feature file {path} is missing: run `make features` first")

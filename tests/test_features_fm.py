@@ -1,0 +1,310 @@
+"""Tests of the factorization-machine group: taste ordering, the fold-in's solve, past only, edge cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import fm
+from features.fm import _Snapshot, fm_features
+from features.history import History
+from tests.frames import train_frame
+
+MONDAY = 1478476800  # 2016-11-07 00:00 UTC, a Monday
+DAY = 86400
+COLS = fm.NAMES
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    """A train-shaped frame: given columns from ``rows``, plausible constants elsewhere."""
+    base = {
+        "genre_id": 1,
+        "media_id": 1,
+        "album_id": 1,
+        "context_type": 1,
+        "release_date": 20100101,
+        "platform_name": 0,
+        "platform_family": 0,
+        "media_duration": 200,
+        "listen_type": 1,
+        "user_gender": 0,
+        "artist_id": 1,
+        "user_age": 25,
+        "is_listened": 1,
+    }
+    return train_frame(base, rows)
+
+
+def _targets(rows: list[dict]) -> pd.DataFrame:
+    t = _frame(rows).drop(columns="is_listened")
+    t.insert(0, "example_id", np.arange(len(t)))
+    t["row_id"], t["round"], t["sample_id"] = -1, 0, -1
+    return t
+
+
+@pytest.fixture
+def small(monkeypatch):
+    """Fit snapshots from a single row, with few iterations, so tiny hand-made histories are usable."""
+    monkeypatch.setattr(fm, "MIN_SNAPSHOT_ROWS", 1)
+    monkeypatch.setattr(fm, "MAX_ITER_COLD", 40)
+    monkeypatch.setattr(fm, "MAX_ITER_WARM", 20)
+
+
+# --- end to end: a user who listens to one artist and skips another ------------------
+
+
+def _two_camps() -> pd.DataFrame:
+    """Before MONDAY users 1-4 listen to artist 10 and skip artist 20; users 5-8 the reverse.
+
+    Each artist has four tracks (media ``artist * 10 + j``, album = artist); every user
+    plays every track three times.
+    """
+    rows = []
+    t = MONDAY - 6 * DAY
+    for u in range(1, 9):
+        likes = 10 if u <= 4 else 20
+        for _rep in range(3):
+            for a in (10, 20):
+                for j in range(4):
+                    y = int(a == likes)
+                    rows.append({"user_id": u, "artist_id": a, "album_id": a, "media_id": a * 10 + j, "is_listened": y})
+                    rows[-1]["ts_listen"] = t
+                    t += 600
+    return _frame(rows)
+
+
+def test_taste_orders_the_liked_artist_first(small):
+    h = History(_two_camps(), gap_seconds=600)
+    at = MONDAY + DAY
+    tg = _targets(
+        [
+            {"user_id": 1, "artist_id": 10, "album_id": 10, "media_id": 101, "ts_listen": at},  # known track
+            {"user_id": 1, "artist_id": 20, "album_id": 20, "media_id": 201, "ts_listen": at},
+            {"user_id": 5, "artist_id": 10, "album_id": 10, "media_id": 101, "ts_listen": at},
+            {"user_id": 5, "artist_id": 20, "album_id": 20, "media_id": 201, "ts_listen": at},
+            {"user_id": 1, "artist_id": 10, "album_id": 10, "media_id": 999, "ts_listen": at},  # new track
+            {"user_id": 1, "artist_id": 20, "album_id": 20, "media_id": 998, "ts_listen": at},
+            {"user_id": 77, "artist_id": 10, "album_id": 10, "media_id": 101, "ts_listen": at},  # new user
+        ]
+    )
+    out = fm_features(h, tg)
+    assert list(out.columns) == COLS and len(out) == len(tg)
+    for like, dislike in ((0, 1), (3, 2), (4, 5)):
+        for col in ("fm_p", "fm_taste", "fm_user_artist", "fm_user_album", "fm_fold_p", "fm_fold_taste"):
+            assert out.loc[like, col] > out.loc[dislike, col], (col, like, dislike)
+    # The classes are well separated: the fitted probability follows the labels.
+    assert out.loc[0, "fm_p"] > 0.9 and out.loc[1, "fm_p"] < 0.1
+    # Both artists are played equally often by equally many people: no quality difference.
+    assert out.loc[0, "fm_item_bias"] == pytest.approx(out.loc[1, "fm_item_bias"], abs=0.05)
+    # An unseen track is scored from its album, artist and genre only.
+    assert np.isnan(out.loc[4, "fm_user_media"]) and np.isfinite(out.loc[4, "fm_user_artist"])
+    # An unseen user (no rows before the target): the item side only.
+    r = out.loc[6]
+    assert np.isfinite(r["fm_item_bias"])
+    assert r[[c for c in COLS if c != "fm_item_bias"]].isna().all()
+
+
+# --- the fold-in's closed form -------------------------------------------------------
+
+
+def _fixed_fit(media_vec: dict[int, float], user_vec: dict[int, tuple[float, float]]):
+    """A stand-in for ``_fit`` (rank 1, every bias 0 but the given users'): tables set by hand."""
+
+    def fit(d, cell, prev):
+        media = d.field_uniq[0]
+        tabs = [np.zeros((0, 2))]
+        users = np.array([np.searchsorted(d.user_uniq, u) for u in sorted(user_vec)], dtype=np.int64)
+        tabs[0] = np.array([user_vec[u] for u in sorted(user_vec)], dtype=float).reshape(-1, 2)
+        fields = [np.arange(len(media))]
+        tabs.append(np.array([[media_vec.get(int(m), 0.0), 0.0] for m in media]))
+        for j in range(1, len(fm.ITEM_FIELDS)):
+            fields.append(np.arange(len(d.field_uniq[j])))
+            tabs.append(np.zeros((len(d.field_uniq[j]), 2)))
+        ctx = [np.arange(len(u)) for u in d.ctx_uniq]
+        return _Snapshot(users, fields, ctx, 0.0, tabs, [], 1.0)
+
+    return fit
+
+
+@pytest.fixture
+def rank1(monkeypatch):
+    monkeypatch.setattr(fm, "MIN_SNAPSHOT_ROWS", 1)
+    monkeypatch.setattr(fm, "RANK", 1)
+    monkeypatch.setattr(fm, "L2_FACTOR", 1.0)
+    monkeypatch.setattr(fm, "L2_BIAS", 1.0)
+    monkeypatch.setattr(fm, "CONTEXT_FIELDS", ())
+
+
+def test_fold_in_from_the_prior_solves_the_ridge_newton_step_exactly(rank1, monkeypatch):
+    # User 7 is not in the snapshot (prior 0).  Before the target: media 1 (V = 2) listened,
+    # media 2 (V = -1) skipped.  With x = [V, 1], p = sigmoid(0) = 1/2, weights 1/4:
+    #   H = 1/4 ([[4, 2], [2, 1]] + [[1, -1], [-1, 1]]) + I = [[2.25, 0.25], [0.25, 1.5]]
+    #   g = 1/2 [2, 1] - 1/2 [-1, 1] = [1.5, 0]
+    #   theta = H^-1 g = [1.5 * 1.5, -0.25 * 1.5] / (2.25 * 1.5 - 0.25^2) = [2.25, -0.375] / 3.3125
+    monkeypatch.setattr(fm, "_fit", _fixed_fit({1: 2.0, 2: -1.0}, {8: (0.0, 0.0)}))
+    df = _frame(
+        [
+            {"user_id": 8, "media_id": 3, "ts_listen": MONDAY - DAY},  # the snapshot's only user
+            {"user_id": 7, "media_id": 1, "ts_listen": MONDAY + 60, "is_listened": 1},
+            {"user_id": 7, "media_id": 2, "ts_listen": MONDAY + 120, "is_listened": 0},
+        ]
+    )
+    tg = _targets([{"user_id": 7, "media_id": 1, "ts_listen": MONDAY + 180}])
+    out = fm_features(History(df, gap_seconds=600), tg).iloc[0]
+    u, b = 2.25 / 3.3125, -0.375 / 3.3125
+    assert out["fm_fold_bias"] == pytest.approx(b, rel=1e-6)
+    assert out["fm_fold_taste"] == pytest.approx(u * 2.0, rel=1e-6)
+    assert out["fm_fold_p"] == pytest.approx(1 / (1 + np.exp(-(b + 2 * u))), rel=1e-6)
+    # The snapshot does not know user 7: its own terms are NaN.
+    assert np.isnan(out["fm_p"]) and np.isnan(out["fm_taste"]) and np.isnan(out["fm_user_bias"])
+
+
+def test_fold_in_steps_from_the_snapshot_user(rank1, monkeypatch):
+    # User 7 is in the snapshot with U = 0.5, b = 0.2 (its snapshot rows are media 1, listened;
+    # one more skip of media 2 comes after the snapshot).  One Newton step from theta0:
+    #   p_i = sigmoid(theta0 . x_i), H = sum p(1-p) x x^T + I, g = sum (y - p) x - theta0.
+    monkeypatch.setattr(fm, "_fit", _fixed_fit({1: 2.0, 2: -1.0}, {7: (0.5, 0.2)}))
+    df = _frame(
+        [
+            {"user_id": 7, "media_id": 1, "ts_listen": MONDAY - DAY, "is_listened": 1},
+            {"user_id": 7, "media_id": 2, "ts_listen": MONDAY + 60, "is_listened": 0},
+        ]
+    )
+    tg = _targets([{"user_id": 7, "media_id": 1, "ts_listen": MONDAY + 180}])
+    out = fm_features(History(df, gap_seconds=600), tg).iloc[0]
+    th0 = np.array([0.5, 0.2])
+    x = np.array([[2.0, 1.0], [-1.0, 1.0]])
+    y = np.array([1.0, 0.0])
+    p = 1 / (1 + np.exp(-(x @ th0)))
+    h = (x.T * (p * (1 - p))) @ x + np.eye(2)
+    th = th0 + np.linalg.solve(h, x.T @ (y - p) - th0)
+    assert out["fm_fold_taste"] == pytest.approx(th[0] * 2.0, rel=1e-6)
+    assert out["fm_fold_bias"] == pytest.approx(th[1], rel=1e-6)
+    # The snapshot's own terms: U . V = 0.5 * 2, p = sigmoid(0.2 + 1).
+    assert out["fm_taste"] == pytest.approx(1.0, rel=1e-6)
+    assert out["fm_user_media"] == pytest.approx(1.0, rel=1e-6)
+    assert out["fm_user_artist"] == pytest.approx(0.0, abs=1e-12)
+    assert out["fm_p"] == pytest.approx(1 / (1 + np.exp(-1.2)), rel=1e-6)
+
+
+# --- edge cases ----------------------------------------------------------------------
+
+
+def test_too_little_history_gives_nan():
+    # The default MIN_SNAPSHOT_ROWS is far above this history's size.
+    h = History(_two_camps(), gap_seconds=600)
+    tg = _targets([{"user_id": 1, "artist_id": 10, "media_id": 101, "ts_listen": MONDAY + DAY}])
+    assert fm_features(h, tg).isna().all().all()
+
+
+@pytest.mark.parametrize("n_hist", [0, 1])
+def test_empty_or_tiny_history(small, n_hist):
+    df = _frame([{"user_id": 1, "ts_listen": MONDAY - DAY}])[:n_hist]
+    tg = _targets([{"user_id": 1, "ts_listen": MONDAY + DAY}])
+    out = fm_features(History(df, gap_seconds=600), tg)
+    assert list(out.columns) == COLS and len(out) == 1
+    if n_hist == 0:
+        assert out.isna().all().all()
+
+
+def test_no_targets(small):
+    out = fm_features(History(_two_camps(), gap_seconds=600), _targets([]))
+    assert list(out.columns) == COLS and len(out) == 0
+
+
+def test_targets_before_any_snapshot_get_nan(small):
+    h = History(_two_camps(), gap_seconds=600)
+    tg = _targets([{"user_id": 1, "artist_id": 10, "media_id": 101, "ts_listen": MONDAY - DAY}])
+    assert fm_features(h, tg).isna().all().all()
+
+
+# --- past only -----------------------------------------------------------------------
+
+
+def _random_history(rng: np.random.Generator, n: int = 700) -> pd.DataFrame:
+    """Three loose taste blocks over four weeks (four snapshots), with a few broken clocks."""
+    user = rng.integers(0, 15, n)
+    artist = (user % 3) * 10 + rng.integers(0, 4, n)
+    media = artist * 10 + rng.integers(0, 3, n)
+    ts = MONDAY - 14 * DAY + rng.integers(0, 28 * DAY, n)
+    ts[:5] = [1, 79, 79, 1980, 316000000]
+    y = rng.random(n) < 0.3 + 0.4 * ((artist + user) % 2)
+    rows = [
+        {
+            "user_id": u,
+            "artist_id": a,
+            "album_id": a,
+            "genre_id": a % 4,
+            "media_id": m,
+            "ts_listen": t,
+            "is_listened": int(v),
+            "listen_type": int(t % 3 == 0),
+            "context_type": int(t % 5),
+        }
+        for u, a, m, t, v in zip(user, artist, media, ts, y, strict=True)
+    ]
+    return _frame(rows)
+
+
+def _picks(df: pd.DataFrame) -> pd.DataFrame:
+    """Targets that ARE history rows (train examples): one per snapshot week and more."""
+    return _targets(df.sample(12, random_state=1).drop(columns="is_listened").to_dict("records"))
+
+
+def test_changing_the_future_moves_nothing(small):
+    rng = np.random.default_rng(3)
+    df = _random_history(rng)
+    tg = _picks(df)
+    base = fm_features(History(df, gap_seconds=600), tg)
+    assert base["fm_fold_p"].notna().sum() >= 8 and base["fm_p"].notna().sum() >= 6
+    assert len(np.unique(fm._fm_cell(tg["ts_listen"].to_numpy()))) >= 2
+    for i in range(len(tg)):
+        t = tg["ts_listen"].iloc[i]
+        fut = df["ts_listen"].to_numpy() >= t
+        changed = df.copy()
+        changed.loc[fut, "is_listened"] = 1 - changed.loc[fut, "is_listened"]
+        changed.loc[fut, "artist_id"] = rng.integers(0, 40, fut.sum()).astype(np.int32)
+        changed.loc[fut, "media_id"] = rng.integers(0, 400, fut.sum()).astype(np.int32)
+        changed.loc[fut, "user_id"] = rng.integers(0, 30, fut.sum()).astype(np.int32)
+        extra = changed[fut].head(30).assign(ts_listen=lambda x: x["ts_listen"] + 5, user_id=99)
+        changed = pd.concat([changed.drop(index=np.flatnonzero(fut)[::2]), extra], ignore_index=True)
+        got = fm_features(History(changed, gap_seconds=600), tg.iloc[[i]].reset_index(drop=True))
+        np.testing.assert_allclose(got.to_numpy(), base.iloc[[i]].to_numpy(), rtol=1e-5, err_msg=f"target {i}")
+
+
+def test_changing_the_past_moves_the_features(small):
+    rng = np.random.default_rng(3)
+    df = _random_history(rng)
+    tg = _picks(df)
+    base = fm_features(History(df, gap_seconds=600), tg)
+    i = int(np.argmax(tg["ts_listen"].to_numpy()))
+    t = tg["ts_listen"].iloc[i]
+    # Flip one label of the target's own user, a day before the target.
+    own = np.flatnonzero((df["user_id"].to_numpy() == tg["user_id"].iloc[i]) & (df["ts_listen"].to_numpy() < t - DAY))
+    changed = df.copy()
+    changed.loc[own[-1], "is_listened"] = 1 - changed.loc[own[-1], "is_listened"]
+    got = fm_features(History(changed, gap_seconds=600), tg)
+    assert not np.allclose(got.iloc[i].to_numpy(), base.iloc[i].to_numpy(), equal_nan=True)
+
+
+def test_a_target_never_sees_its_own_label(small):
+    df = _random_history(np.random.default_rng(5))
+    tg = _picks(df)
+    base = fm_features(History(df, gap_seconds=600), tg)
+    for i in range(len(tg)):
+        # The history row the target was drawn from: same user and time.
+        own = (df["user_id"] == tg["user_id"].iloc[i]) & (df["ts_listen"] == tg["ts_listen"].iloc[i])
+        changed = df.copy()
+        changed.loc[own, "is_listened"] = 1 - changed.loc[own, "is_listened"]
+        got = fm_features(History(changed, gap_seconds=600), tg)
+        # Its own features do not move (later targets of course may).
+        np.testing.assert_array_equal(got.iloc[i].to_numpy(), base.iloc[i].to_numpy(), err_msg=f"target {i}")
+
+
+def test_deterministic(small):
+    df = _random_history(np.random.default_rng(7))
+    tg = _picks(df)
+    a = fm_features(History(df, gap_seconds=600), tg)
+    b = fm_features(History(df.copy(), gap_seconds=600), tg.copy())
+    assert a.to_numpy().tobytes() == b.to_numpy().tobytes()
