@@ -46,6 +46,8 @@ LATEST = SUBMISSIONS / "latest.csv"
 REPORTS = ROOT / "reports"
 ABLATION = REPORTS / "ablation.json"
 REPORT = REPORTS / "model_ranking.html"
+RECOMMENDATIONS = REPORTS / "recommendations.json"  # three sample users, for the report
+RECOMMEND_EVAL = REPORTS / "recommend_eval.json"  # hit rate and NDCG on the validation round
 RUNS = ROOT / "runs"
 
 _FINGERPRINT_BYTES = 1 << 20

@@ -1,0 +1,84 @@
+"""The recommender's candidate pool and reasons, checked on tiny hand-made histories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.recommend import _catalogue, candidate_pool
+from pipeline.recommend_eval import rank_metrics
+from pipeline.recommend_why import _sentence
+from tests.frames import train_frame
+
+DAY = 86_400
+NOW = 1_480_000_000
+BASE = {
+    "genre_id": 1,
+    "ts_listen": NOW - DAY,
+    "media_id": 1,
+    "album_id": 1,
+    "context_type": 1,
+    "release_date": 20160101,
+    "platform_name": 0,
+    "platform_family": 0,
+    "media_duration": 200,
+    "listen_type": 1,
+    "user_gender": 0,
+    "user_id": 0,
+    "user_age": 20,
+    "artist_id": 100,
+    "is_listened": 1,
+}
+
+
+def _history() -> pd.DataFrame:
+    rows = []
+    # Track 7 is the most played lately, track 8 second; track 9 was popular 20 days ago only.
+    rows += [{"user_id": 1, "media_id": 7, "artist_id": 70}] * 3
+    rows += [{"user_id": 2, "media_id": 8, "artist_id": 80}] * 2
+    rows += [{"user_id": 2, "media_id": 9, "artist_id": 90, "ts_listen": NOW - 20 * DAY}] * 5
+    # User 0 listened to artist 100 (track 1) and heard track 8.
+    rows += [{"user_id": 0, "media_id": 1, "artist_id": 100}, {"user_id": 0, "media_id": 8, "artist_id": 80}]
+    rows += [{"user_id": 3, "media_id": 2, "artist_id": 100, "ts_listen": NOW - 20 * DAY}]  # artist 100, not recent
+    rows += [{"user_id": 1, "media_id": 5, "artist_id": 50, "ts_listen": NOW + 10}]  # after now: never seen
+    return train_frame(BASE, rows)
+
+
+def test_pool_is_recent_popularity_plus_the_users_artists_minus_what_they_heard() -> None:
+    df = _history()
+    cat = _catalogue(df)
+    mine = df[df["user_id"] == 0]
+    pool = candidate_pool(df, cat, mine, now=NOW)
+    assert pool.index.tolist() == [2, 7]  # 1 and 8 heard; 9 not recent; 5 is after now
+    assert pool["source"].tolist() == ["your artists", "popular lately"]
+    heard = candidate_pool(df, cat, mine, now=NOW, include_heard=True)
+    assert heard.index.tolist() == [1, 2, 7, 8]
+    new_user = candidate_pool(df, cat, df.iloc[:0], now=NOW)
+    assert new_user.index.tolist() == [1, 7, 8] and set(new_user["source"]) == {"popular lately"}
+
+
+def test_pool_of_a_past_moment_uses_only_plays_before_it() -> None:
+    df = _history()
+    pool = candidate_pool(df, _catalogue(df), df.iloc[:0], now=NOW - 19 * DAY)
+    assert pool.index.tolist() == [2, 9]
+
+
+def test_catalogue_counts_plays_and_keeps_the_latest_metadata() -> None:
+    df = _history()
+    cat = _catalogue(df)
+    assert cat.loc[9, "plays"] == 5 and cat.loc[7, "artist_id"] == 70
+    assert cat.index.is_unique and len(cat) == 6
+
+
+def test_rank_metrics_by_hand() -> None:
+    m = rank_metrics(np.array([1, 3, 11, 10]))
+    assert m["hit_at_10"] == 0.75
+    assert m["ndcg_at_10"] == (1 + 1 / np.log2(4) + 0 + 1 / np.log2(11)) / 4
+    assert m["users"] == 4
+
+
+def test_reasons_read_the_feature_value() -> None:
+    assert _sentence("user_item_artist_log_plays", np.log1p(12)) == "you played this artist 12 times"
+    assert _sentence("item_media_rate", 0.8) == "listeners keep it 80% of the time"
+    assert _sentence("cf_artist_listen_cos", 0.3) == "users like you keep it"
+    assert _sentence("unknown_feature", 1.0) is None and _sentence("item_media_rate", float("nan")) is None
