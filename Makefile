@@ -35,7 +35,7 @@ endif
 GROUPS := $(subst $(comma), ,$(GROUPS))
 TRAIN_FEATS := $(GROUPS:%=$(FEAT)/train/%.parquet)
 TEST_FEATS := $(GROUPS:%=$(FEAT)/test/%.parquet)
-ALL_STAMPS := $(FEATURES_STAMP) $(SELECT_STAMP) $(ABLATION_STAMP) $(TUNE_STAMP) $(MODELS_STAMP) $(SUBMIT_STAMP)
+ALL_STAMPS := $(FEATURES_STAMP) $(GROUPS_STAMP) $(SELECT_STAMP) $(ABLATION_STAMP) $(TUNE_STAMP) $(MODELS_STAMP) $(SUBMIT_STAMP)
 
 # Code each step depends on: a change here re-runs that step (and what follows).
 CORE_CODE := $(wildcard core/*.py)
@@ -49,7 +49,8 @@ REPORT_CODE := $(wildcard pipeline/report/*.py pipeline/report/*/*.py pipeline/r
 # Idle OpenMP threads sleep instead of spinning (2-thread fits were up to 30x slower on a busy machine).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup lock demo-data features select tune ablation train report submit evaluate bench test test-all lint format clean
+.PHONY: help setup lock demo-data features select tune ablation train report submit recommend similar recommend-eval \
+	evaluate bench test test-all lint format clean
 
 help: ## list the targets and settings
 	@echo "DSG17 is_listened pipeline. Usual run: make features train submit   (then: make evaluate)"
@@ -125,7 +126,7 @@ $(FEAT)/test/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TEST)
 features: $(SUMMARY) $(TRAIN_FEATS) $(TEST_FEATS) ## validate data/raw, build the examples and every feature group
 
 # --- models ----------------------------------------------------------------------------
-$(SELECTION): $(TRAIN_FEATS) $(EX_TRAIN) $(SELECT_STAMP) pipeline/select.py $(MATRIX_CODE) models/estimators.py
+$(SELECTION): $(TRAIN_FEATS) $(EX_TRAIN) $(GROUPS_STAMP) $(SELECT_STAMP) pipeline/select.py $(MATRIX_CODE) models/estimators.py
 	$(PY) -m pipeline.select --out-dir $(ART)
 
 select: $(SELECTION) ## random-forest feature selection (run by train)
@@ -139,7 +140,7 @@ tune: $(SELECTION) ## add OPTUNA_MAX_TRIALS Optuna trials to the LightGBM study 
 	$(PY) -m pipeline.tune --add
 
 # The ablation uses the registry's fixed-parameter LightGBM: model budgets and Optuna do not re-run it.
-$(ABLATION): $(TRAIN_FEATS) $(EX_TRAIN) $(ABLATION_STAMP) pipeline/ablation.py $(MATRIX_CODE)
+$(ABLATION): $(TRAIN_FEATS) $(EX_TRAIN) $(GROUPS_STAMP) $(ABLATION_STAMP) pipeline/ablation.py $(MATRIX_CODE)
 	$(PY) -m pipeline.ablation --out $@
 
 ablation: $(ABLATION) ## drop-one-group ablation of the feature groups (run by train)
@@ -149,8 +150,15 @@ ablation: $(ABLATION) ## drop-one-group ablation of the feature groups (run by t
 $(WINNER): $(SELECTION) $(TUNED) $(MODELS_STAMP) pipeline/train.py $(MODEL_CODE) | $(SUMMARY)
 	$(PY) -m pipeline.train
 
-$(REPORT): $(WINNER) $(ABLATION) $(REPORT_CODE) | $(SUMMARY)
+# The quick loop (MODELS=a,b) does not wait for the ablation: the report shows the last one,
+# marked stale when the features changed since (make ablation brings it up to date).
+REPORT_NEEDS := $(WINNER) $(RECO) $(if $(strip $(MODELS)),,$(ABLATION))
+$(REPORT): $(REPORT_NEEDS) $(REPORT_CODE) | $(SUMMARY)
 	$(PY) -m pipeline.report --out $@
+
+RECO_CODE := pipeline/recommend.py pipeline/recommend_why.py
+$(RECO): $(WINNER) $(TRAIN_PQ) $(TEST_PQ) $(RECO_CODE)
+	$(PY) -m pipeline.recommend --samples --out $@
 
 train: $(REPORT) ## model bake-off (MODELS=a,b for a subset), refit of the winner, ablation, HTML report
 
@@ -160,6 +168,20 @@ $(LATEST): $(WINNER) $(TEST_FEATS) $(EX_TEST) $(SUBMIT_STAMP) pipeline/submit.py
 	$(PY) -m pipeline.submit
 
 submit: $(LATEST) ## write submissions/submission_<model>_<time>.csv and latest.csv (MODEL=<name> for another model)
+
+# --- recommendations --------------------------------------------------------------------
+N ?= 10
+recommend: $(WINNER) $(TRAIN_PQ) ## top N tracks for a user: make recommend USER=<user_id> [N=10] [INCLUDE_HEARD=1] [AGE=24 GENDER=1]
+	$(PY) -m pipeline.recommend --user "$(USER)" --n "$(N)" --age "$(AGE)" --gender "$(GENDER)" \
+		$(if $(filter 1 yes true,$(INCLUDE_HEARD)),--include-heard)
+
+similar: $(TRAIN_FEATS) ## the N tracks closest to a track in the taste space: make similar MEDIA=<media_id> [N=10]
+	$(PY) -m pipeline.recommend --similar "$(MEDIA)" --n "$(N)"
+
+$(RECO_EVAL): $(WINNER) $(TRAIN_FEATS) $(EX_TRAIN) pipeline/recommend_eval.py $(RECO_CODE)
+	$(PY) -m pipeline.recommend --evaluate --out $@
+
+recommend-eval: $(RECO_EVAL) ## hit rate and NDCG at 10 of the recommender on the validation round, against popularity
 
 evaluate: $(LATEST) $(ABLATION) ## print validation AUC, the group ablation and, on demo data, the test and oracle AUC
 	$(PY) -m pipeline.evaluate

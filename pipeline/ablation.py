@@ -27,6 +27,7 @@ from core.settings import AblationSettings, ModelSettings, load
 from models.estimators import stratified_subsample
 from models.registry import MODELS
 from pipeline.data.dataset import load_matrix
+from pipeline.runstore import data_fingerprint
 
 log = logging.getLogger("ablation")
 
@@ -94,6 +95,8 @@ def run(*, settings: AblationSettings, out: Path | None = None) -> dict:
     model = MODELS[ABLATION_MODEL].build(ModelSettings(seed=settings.seed, n_jobs=settings.n_jobs))
     result = ablation(m.X, m.y, m.groups, train, valid, estimator=model)
     result["training_rows"] = int(train.sum())
+    # Which features it measured: the report tells a stale ablation (the quick loop skips it) from a current one.
+    result["data_fingerprint"] = data_fingerprint(m)
     write_json(result, out or config.REPORTS / "ablation.json")
     return result
 

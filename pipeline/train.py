@@ -42,6 +42,7 @@ from core.settings import FeatureSettings, ModelSettings, load, settings_dict
 from models.fitting import fit_model, predict_scores, rows_used
 from models.registry import MODELS, model_names
 from pipeline.data.dataset import Matrix, Split, load_matrix, load_selection
+from pipeline.diagnostics import paired_deltas, segment_table, segments_of
 from pipeline.fitcache import FitCache, code_version
 from pipeline.runstore import Fold, ModelScore, Ranking, RunMetrics, RunStore, data_fingerprint, library_versions
 from pipeline.scoring import score_predictions
@@ -347,6 +348,8 @@ def run(
         timings["total"] = time.perf_counter() - t_start
         timings = {k: round(v, 3) for k, v in timings.items()}
 
+        # Segments read every feature of the validation rows, selected or not (history length, heard before...).
+        valid_X_all = matrix.X.loc[matrix.validation_mask()]
         metrics = RunMetrics(
             run_id=run_id,
             validation_auc=validation_auc,
@@ -368,7 +371,16 @@ def run(
                 "lightgbm_tuned's parameters were tuned on round 2 (inner holdout), never on round 1.",
                 "Models with a row budget were fit on a stratified seeded subsample (rows_used < n_train).",
             ),
-            extra={"models_covered": names, "models_all": list(MODELS)},
+            extra={
+                "models_covered": names,
+                "models_all": list(MODELS),
+                "diagnostics": {
+                    "segments": segment_table(split.y_valid, preds[winner], segments_of(valid_X_all)),
+                    "paired": paired_deltas(
+                        split.y_valid, preds, winner, n_boot=settings.bootstrap_rounds, seed=settings.seed
+                    ),
+                },
+            },
         )
         valid_ex = matrix.examples.loc[matrix.validation_mask()]
         val = pd.DataFrame(

@@ -109,6 +109,16 @@ def make_fake_artifacts(root: Path, *, demo: bool = False, n_rows: int = 3000, s
                 "validation_auc": ranking[0]["auc"],
                 "winner": "lightgbm",
                 "ranking": ranking,
+                "diagnostics": {
+                    "segments": [
+                        {"segment": "history length", "level": lv, "rows": 200, "listen_rate": 0.5, "auc": 0.7}
+                        for lv in ("< 100 plays", ">= 100 plays")
+                    ],
+                    "paired": [
+                        {"model": m, "delta_auc": -0.01 * i, "lo": -0.01 * i - 0.01, "hi": -0.01 * i + 0.01}
+                        for i, m in enumerate(MODELS)
+                    ],
+                },
                 "selection_effect": {
                     "model": "lightgbm",
                     "auc_selected": ranking[0]["auc"],
@@ -241,6 +251,32 @@ def make_fake_artifacts(root: Path, *, demo: bool = False, n_rows: int = 3000, s
         },
         interim / "data_summary.json",
     )
+    users = {}
+    for k, (label, plays) in enumerate([("heavy", 900), ("median", 300), ("light", 40)]):
+        users[label] = {
+            "user_id": 10 + k,
+            "plays": plays,
+            "recent": [
+                {"media_id": 500 + j, "artist_id": 70 + j, "genre_id": 3, "listen_type": j % 2, "is_listened": 1 - j % 2}
+                for j in range(5)
+            ],
+            "top": [
+                {"media_id": 900 + j, "p_listen": 0.9 - 0.01 * j, "artist_id": 80 + j, "genre_id": 4,
+                 "source": "popular", "why": f"reason {j}"}
+                for j in range(10)
+            ],  # fmt: skip
+        }
+    _write_json({"users": users}, reports_dir / "recommendations.json")
+    _write_json(
+        {
+            "users": 400,
+            "pool_size_mean": 812.0,
+            "model": {"hit_at_10": 0.21, "ndcg_at_10": 0.12},
+            "popularity": {"hit_at_10": 0.15, "ndcg_at_10": 0.08},
+            "listened_only": {"model": {"hit_at_10": 0.25}, "popularity": {"hit_at_10": 0.16}},
+        },
+        reports_dir / "recommend_eval.json",
+    )
     return {"runs_dir": runs, "models_dir": models_dir, "reports_dir": reports_dir, "interim_dir": interim}
 
 
@@ -282,11 +318,24 @@ def test_report_is_written_with_every_section(built):
         "exploration",
         "metadata",
         "runs",
+        "segments",
+        "paired",
+        "recommendations",
     ):
         assert f'<section id="{sid}">' in page
         assert f'href="#{sid}"' in page  # table of contents
     assert "could not be drawn" not in page
     assert "not available" not in page
+
+
+def test_recommendations_show_each_sample_user_and_the_evaluation(built, no_plots):
+    page = built[2]
+    section = page[page.index('<section id="recommendations">') :]
+    section = section[: section.index("</section>")]
+    for label, uid in (("heavy listener", 10), ("median listener", 11), ("light listener", 12)):
+        assert f"User {uid}: a {label}" in section
+    assert section.count("reason 9") == 3  # every user's tenth track
+    assert "0.210" in section and "0.150" in section  # hit rate @10: the winner, then popularity
 
 
 def test_ranking_table_lists_every_model_best_highlighted(built):
@@ -361,7 +410,7 @@ def test_missing_optional_files_degrade_to_notes(tmp_path):
     out = report.build_report(out=tmp_path / "r.html", seed=0, **roots)
     page = out.read_text()
     assert "could not be drawn" not in page
-    assert "reports/ablation.json) not available: run make evaluate." in page
+    assert "reports/ablation.json) not available: run make ablation." in page
     assert "rf_importances.parquet) not available: run make select." in page
     assert "val_predictions.parquet) not available: run make train." in page
     assert "data/interim/train.parquet not available: run make data." in page
@@ -376,7 +425,7 @@ def test_corrupt_optional_file_is_listed_not_fatal(tmp_path, no_plots):
     page = report.render_report(report.load_artifacts(**roots), seed=0)
     problems = page[page.index("could not be read") : page.index("</ul>")]
     assert "reports/ablation.json" in problems and "interim/train.parquet" in problems
-    assert "not available: run make evaluate" in page
+    assert "not available: run make ablation" in page
     assert "could not be drawn" not in page
 
 

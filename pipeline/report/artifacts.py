@@ -44,6 +44,8 @@ class Artifacts:
     selection: dict[str, Any] | None = None
     rf_importances: pd.DataFrame | None = None
     ablation: dict[str, Any] | None = None
+    recommendations: dict[str, Any] | None = None
+    recommend_eval: dict[str, Any] | None = None
     data_summary: dict[str, Any] | None = None
     train_parquet: Path | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
@@ -113,6 +115,8 @@ def load_artifacts(
     art.selection = _read_optional(models_dir / "selection.json", _json, problems)
     art.rf_importances = _read_optional(models_dir / "rf_importances.parquet", pd.read_parquet, problems)
     art.ablation = _read_optional(reports_dir / "ablation.json", _json, problems)
+    art.recommendations = _read_optional(reports_dir / "recommendations.json", _json, problems)
+    art.recommend_eval = _read_optional(reports_dir / "recommend_eval.json", _json, problems)
     art.data_summary = _read_optional(interim_dir / "data_summary.json", _json, problems)
     train = interim_dir / "train.parquet"
     art.train_parquet = train if train.is_file() else None

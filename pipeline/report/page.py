@@ -25,6 +25,7 @@ from pipeline.report.artifacts import MAX_RUNS, Artifacts
 from pipeline.report.explore import load_explore
 from pipeline.report.html import esc, guard
 from pipeline.report.sections.data import data_section
+from pipeline.report.sections.diagnostics import paired_section, segments_section
 from pipeline.report.sections.exploration import exploration_section
 from pipeline.report.sections.features import (
     ablation_section,
@@ -35,6 +36,7 @@ from pipeline.report.sections.features import (
 from pipeline.report.sections.header import header_section
 from pipeline.report.sections.metadata import metadata_section, runs_section
 from pipeline.report.sections.ranking import calibration_section, ranking_section, roc_section
+from pipeline.report.sections.recommendations import recommendations_section
 from pipeline.report.sections.tuning import tuning_section
 
 __all__ = ["TEMPLATES", "Section", "render_page", "render_report"]
@@ -106,6 +108,9 @@ def render_report(art: Artifacts, *, seed: int, generated: str | None = None) ->
             Section("winner-importance", "What the winner relies on", guard(winner_importance_section, art)),
             Section("ablation", "Feature-group ablation", guard(ablation_section, art)),
             Section("selection-effect", "The winner with and without selection", guard(selection_effect_section, art)),
+            Section("segments", "Where the winner is right and wrong", guard(segments_section, art)),
+            Section("paired", "Every model against the winner", guard(paired_section, art)),
+            Section("recommendations", "Recommendations", guard(recommendations_section, art)),
             Section("data", "The data", guard(data_section, art, explore)),
             Section("exploration", "Exploring the listening data", guard(exploration_section, art, explore)),
             Section("metadata", "Run metadata", guard(metadata_section, art)),

@@ -154,7 +154,7 @@ def ablation_section(art: Artifacts) -> str:
     """Validation AUC lost when each feature group is left out (reports/ablation.json)."""
     ab = art.ablation
     if not ab:
-        return not_available("The feature-group ablation (reports/ablation.json)", "evaluate")
+        return not_available("The feature-group ablation (reports/ablation.json)", "ablation")
     rows = ab.get("rows") or []
     df = pd.DataFrame(rows)
     if df.empty or "group" not in df.columns:
@@ -180,8 +180,17 @@ def ablation_section(art: Artifacts) -> str:
     ax.axvline(0, color="#4a5568", lw=0.8)
     ax.set_xlabel("validation AUC lost when the group is removed")
     ax.set_title("Validation AUC lost without each feature group")
+    stale = ""
+    run_data = (art.params or {}).get("data_fingerprint")
+    if ab.get("data_fingerprint") and run_data and ab["data_fingerprint"] != run_data:
+        # The quick loop (MODELS=...) does not re-run the ablation: say so rather than pass it off as current.
+        stale = note(
+            "This ablation was computed on an earlier version of the features than this run's: "
+            "run make ablation to bring it up to date."
+        )
     return "\n".join(
         [
+            stale,
             f"<p>Model: {esc(ab.get('model', '–'))}; AUC with every group: <b>{fmt(full)}</b>.</p>",
             table(shown, "ablation"),
             plots.img(
