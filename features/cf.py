@@ -21,13 +21,15 @@ from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
 from features.history import History, code_hash
+from features.snapshots import GRID_ORIGIN, SNAPSHOT_DAYS  # noqa: F401 (the grid, re-exported)
+from features.snapshots import compact as _compact
+from features.snapshots import fold_in as _fold_in
+from features.snapshots import snapshot_number as _snapshot_number
+from features.snapshots import snapshot_time as _snapshot_time
+from features.snapshots import sorted_codes as _sorted_codes
 
 __all__ = ["cf_features", "track_vectors"]
 
-#: Days between two snapshots of the item factors.
-SNAPSHOT_DAYS = 7
-#: The grid's origin: Monday 1970-01-05 00:00 UTC (the epoch itself was a Thursday).
-GRID_ORIGIN = 4 * 86400
 #: Latent dimensions of the SVD (fewer when a snapshot has fewer users or items).
 N_COMPONENTS = 24
 #: Power iterations of the randomized SVD, and its seed.
@@ -41,18 +43,7 @@ _RANK_TOL = 1e-8
 #: (feature prefix, history column) of each item kind; the first is factorized, the
 #: others are folded into its latent space.
 _ITEMS = (("artist", "artist_id"), ("media", "media_id"))
-_WEEK = SNAPSHOT_DAYS * 86400
 _CODE = code_hash(__file__)
-
-
-def _snapshot_number(ts: np.ndarray) -> np.ndarray:
-    """Grid cell of each timestamp: the number of the latest snapshot ``T_s <= ts``."""
-    return np.floor_divide(np.asarray(ts, dtype=np.int64) - GRID_ORIGIN, _WEEK)
-
-
-def _snapshot_time(k: np.ndarray | int) -> np.ndarray | int:
-    """Unix time of snapshot number ``k`` (a Monday 00:00 UTC)."""
-    return GRID_ORIGIN + np.asarray(k, dtype=np.int64) * _WEEK
 
 
 def _telescoped_weights(user: np.ndarray, item: np.ndarray, flag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,23 +74,6 @@ def _telescoped_weights(user: np.ndarray, item: np.ndarray, flag: np.ndarray) ->
         w[order[mask]] = np.log1p(1.0 / rank[mask])
         out.append(w)
     return out[0], out[1]
-
-
-def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(values, return_inverse=True)`` (int32 codes), by hashing: no sort of all rows."""
-    codes, uniq = pd.factorize(values, sort=False)
-    order = np.argsort(uniq)
-    rank = np.empty(len(uniq), dtype=np.int32)
-    rank[order] = np.arange(len(uniq), dtype=np.int32)
-    return np.asarray(uniq)[order], rank[codes]
-
-
-def _compact(codes: np.ndarray, n: int) -> tuple[np.ndarray, int]:
-    """Renumber the codes that occur, in code order: ``(new_code_of_code, n_present)`` (-1 if absent)."""
-    present = np.bincount(codes, minlength=n) > 0
-    new = np.cumsum(present) - 1
-    new[~present] = -1
-    return new, int(present.sum())
 
 
 def _weighted_matrix(row: np.ndarray, col: np.ndarray, n_rows: int, n_cols: int) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -154,47 +128,6 @@ def _fit_snapshot(
     out = [(col, svd.components_[keep].T.copy(), idf)]
     for col_m, x_m, idf_m in mats[1:]:
         out.append((col_m, np.asarray(x_m.T @ us) / (sv * sv), idf_m))
-    return out
-
-
-def _fold_in(
-    ucode_s: np.ndarray,
-    col_s: np.ndarray,
-    weights: list[np.ndarray],
-    start: np.ndarray,
-    end: np.ndarray,
-    factors: np.ndarray,
-) -> list[np.ndarray]:
-    """Sum of ``w * factors[col]`` over each target's rows ``[start, end)`` (user-sorted).
-
-    Every target's range starts at its user's first row.  The rows are cut into blocks
-    at every target's start and end; one sparse product gives each block's sum, and a
-    cumulative sum *within each user* (not across users) adds the blocks up to each
-    target's end.  So a target's vector is a sum over its own user's past rows only,
-    computed in the same order whatever happens in other users' rows or later.
-    """
-    bp = np.unique(np.concatenate([start, end]))
-    ustart, inv = np.unique(start, return_inverse=True)
-    uend = np.zeros(len(ustart), dtype=np.int64)
-    np.maximum.at(uend, inv, end)
-    lens = uend - ustart
-    offs = np.cumsum(lens) - lens
-    pos = np.repeat(ustart - offs, lens) + np.arange(int(lens.sum()), dtype=np.int64)
-    col = col_s[pos]
-    keep = col >= 0
-    pos, col = pos[keep], col[keep]
-    blk = np.searchsorted(bp, pos, side="right") - 1
-    # Each block belongs to the user whose first row is the last user start at or before it.
-    seg = np.searchsorted(ustart, bp, side="right") - 1
-    last_blk = np.searchsorted(bp, end) - 1
-    out = []
-    for w in weights:
-        wk = w[pos]
-        nz = wk != 0
-        m = sp.csr_matrix((wk[nz], (blk[nz], col[nz])), shape=(len(bp), factors.shape[0]))
-        sums = np.asarray(m @ factors)
-        cum = pd.DataFrame(sums).groupby(seg, sort=False).cumsum().to_numpy()
-        out.append(cum[last_blk])
     return out
 
 

@@ -71,8 +71,12 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from features.cf import _snapshot_number, _sorted_codes
+from features.fm_data import FmData as _Data
+from features.fm_data import codes_of as _codes_of
+from features.fm_data import sigmoid as _sigmoid
 from features.history import History
+from features.lbfgs import lbfgs as _lbfgs
+from features.snapshots import snapshot_number as _snapshot_number
 
 __all__ = ["fm_features"]
 
@@ -111,97 +115,6 @@ SNAPSHOT_STEP = 1
 FOLD_CHUNK_ROWS = 400_000
 #: Fold-in variant: "newton" (one IRLS step from the snapshot's user vector), "ridge" (linear, from zero).
 FOLD_MODE = "newton"
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def _codes_of(values: np.ndarray, uniq: np.ndarray) -> np.ndarray:
-    """Position of each value in the sorted ``uniq``, -1 where absent."""
-    if len(uniq) == 0:
-        return np.full(len(values), -1, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(uniq, values), len(uniq) - 1)
-    return np.where(uniq[pos] == values, pos, -1)
-
-
-def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Sorted codes of the pairs ``(a, b)`` of non-negative codes (lexicographic order)."""
-    _, codes = _sorted_codes((a.astype(np.int64) << 32) | b.astype(np.int64))
-    return codes
-
-
-class _Data:
-    """History in the user index's sorted order, with global codes of every field."""
-
-    def __init__(self, history: History, targets: pd.DataFrame) -> None:
-        idx, start, end = history.locate(targets, "user_id")
-        order = idx.order
-        self.start, self.end = start, end
-        self.ucode = idx.codes_sorted.astype(np.int64)
-        self.n_users = len(idx.uniq)
-        self.user_uniq = idx.uniq
-        self.t_ucode = _codes_of(targets["user_id"].to_numpy().astype(np.int64), idx.uniq)
-        self.ts = idx.ts_sorted
-        self.y = history.y[order]
-        # Item fields: global codes in id order; the item is the combination of the fields.
-        self.field_uniq, fcodes, t_fcodes = [], [], []
-        for col in ITEM_FIELDS:
-            uniq, codes = _sorted_codes(history.col(col)[order])
-            self.field_uniq.append(uniq)
-            fcodes.append(codes.astype(np.int64))
-            t_fcodes.append(_codes_of(targets[col].to_numpy(), uniq))
-        self.t_fcodes = np.stack(t_fcodes, axis=1)
-        item = fcodes[0]
-        for c in fcodes[1:]:
-            item = _pair_codes(item, c)
-        self.item = item.astype(np.int64)
-        self.n_items = int(item.max()) + 1 if len(item) else 0
-        # Fields of each item (global codes).
-        self.item_fields = np.zeros((self.n_items, len(ITEM_FIELDS)), dtype=np.int64)
-        for j, c in enumerate(fcodes):
-            self.item_fields[self.item, j] = c
-        self.n_field = [len(u) for u in self.field_uniq]
-        # Context fields (bias only): codes per field, and the combination's code.
-        self.ctx_uniq, ccodes, t_ccodes = [], [], []
-        cols = tuple(dict.fromkeys(("listen_type", *CONTEXT_FIELDS)))
-        for col in cols:
-            uniq, codes = _sorted_codes(history.col(col)[order])
-            self.ctx_uniq.append(uniq)
-            ccodes.append(codes.astype(np.int64))
-            t_ccodes.append(_codes_of(targets[col].to_numpy(), uniq))
-        self.ctx_cols = cols
-        combo = ccodes[0]
-        for c in ccodes[1:]:
-            combo = _pair_codes(combo, c)
-        self.ctx = combo.astype(np.int64)
-        self.n_ctx = int(combo.max()) + 1 if len(combo) else 0
-        self.ctx_fields = np.zeros((self.n_ctx, len(cols)), dtype=np.int64)
-        for j, c in enumerate(ccodes):
-            self.ctx_fields[self.ctx, j] = c
-        self.t_ccodes = np.stack(t_ccodes, axis=1)
-        flow_code = _codes_of(np.array([1]), self.ctx_uniq[0])[0]
-        self.flow = ccodes[0] == flow_code
-        self.ctx_flow = self.ctx_fields[:, 0] == flow_code
-        self.row_weight = np.where(self.flow, FLOW_WEIGHT, NONFLOW_WEIGHT)
-        self.n_ctx_field = [len(u) for u in self.ctx_uniq]
-        # Rows grouped by (user, item, context, fm snapshot cell): the fits aggregate these groups.
-        self.cell = _fm_cell(self.ts)
-        cells, cell_rank = np.unique(self.cell, return_inverse=True)
-        pair = _pair_codes(self.ucode, self.item)
-        n_c = max(self.n_ctx, 1)
-        key = (pair.astype(np.int64) * n_c + self.ctx) * len(cells) + cell_rank
-        uniq, gcode = _sorted_codes(key)
-        self.g_cell = cells[uniq % len(cells)]
-        rest = uniq // len(cells)
-        self.g_ctx = rest % n_c
-        first = np.full(len(uniq), -1, dtype=np.int64)
-        # Every row of a group shares user and item: take them from any row of it.
-        first[gcode] = np.arange(len(gcode))
-        self.g_user = self.ucode[first]
-        self.g_item = self.item[first]
-        self.g_pos = np.bincount(gcode, weights=self.y, minlength=len(uniq))
-        self.g_tot = np.bincount(gcode, minlength=len(uniq)).astype(np.float64)
 
 
 def _fm_cell(ts: np.ndarray) -> np.ndarray:
@@ -390,80 +303,6 @@ def _fit(d: _Data, cell: int, prev: _Snapshot | None) -> _Snapshot | None:
     return snap
 
 
-class _Result:
-    def __init__(self, x, fun, nit, nfev, message):
-        self.x, self.fun, self.nit, self.nfev, self.message = x, fun, nit, nfev, message
-
-
-def _lbfgs(
-    fun, x0: np.ndarray, *, max_iter: int, memory: int, diag: np.ndarray | None = None, tol: float = 1e-7
-) -> _Result:
-    """Minimize ``fun`` (returning value and gradient) by L-BFGS with a backtracking Armijo line search.
-
-    Deterministic: plain numpy on one thread, a fixed number of iterations at most.
-    The two-loop direction starts from ``diag`` (a diagonal inverse-Hessian guess) scaled by
-    the latest curvature pair; the step is 1, quartered until the Armijo condition holds;
-    pairs with non-positive curvature are skipped.
-    """
-    x = x0.copy()
-    f, g = fun(x)
-    ss, ys, rhos = [], [], []
-    nfev = 1
-    msg = "max_iter"
-    nit = 0
-    while nit < max_iter:
-        nit += 1
-        q = g.copy()
-        alphas = []
-        for s_, y_, r_ in zip(reversed(ss), reversed(ys), reversed(rhos), strict=True):
-            a = r_ * np.dot(s_, q)
-            q -= a * y_
-            alphas.append(a)
-        if diag is not None:
-            q *= diag
-            if ss:
-                q *= np.dot(ss[-1], ys[-1]) / np.dot(ys[-1], diag * ys[-1])
-        elif ss:
-            q *= np.dot(ss[-1], ys[-1]) / np.dot(ys[-1], ys[-1])
-        else:
-            q *= 1.0 / max(np.sqrt(np.dot(g, g)), 1e-12)
-        for (s_, y_, r_), a in zip(zip(ss, ys, rhos, strict=True), reversed(alphas), strict=True):
-            b = r_ * np.dot(y_, q)
-            q += (a - b) * s_
-        d = -q
-        gd = float(np.dot(g, d))
-        if gd >= 0:  # not a descent direction: restart from the gradient
-            ss, ys, rhos = [], [], []
-            d = -g / max(np.sqrt(np.dot(g, g)), 1e-12)
-            gd = float(np.dot(g, d))
-        step = 1.0
-        while True:
-            xn = x + step * d
-            fn, gn = fun(xn)
-            nfev += 1
-            if fn <= f + 1e-4 * step * gd or step < 1e-8:
-                break
-            step *= 0.25
-        if fn > f:
-            msg = "line search failed"
-            break
-        s_ = xn - x
-        y_ = gn - g
-        sy = float(np.dot(s_, y_))
-        if sy > 1e-10 * float(np.dot(y_, y_)):
-            ss.append(s_)
-            ys.append(y_)
-            rhos.append(1.0 / sy)
-            if len(ss) > memory:
-                ss.pop(0), ys.pop(0), rhos.pop(0)
-        done = f - fn <= tol * max(abs(fn), 1.0)
-        x, f, g = xn, fn, gn
-        if done:
-            msg = "converged"
-            break
-    return _Result(x, f, nit, nfev, msg)
-
-
 def _item_tables(d: _Data, s: _Snapshot, field_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-field latent vectors+bias (n x F x (k+1)) of items given by global field codes, zero if unknown.
 
@@ -589,7 +428,15 @@ def fm_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     res = {name: np.full(n_t, np.nan) for name in NAMES}
     if n_t == 0 or len(history) == 0:
         return pd.DataFrame(res).astype(np.float32)
-    d = _Data(history, targets)
+    d = _Data(
+        history,
+        targets,
+        item_fields=ITEM_FIELDS,
+        context_fields=CONTEXT_FIELDS,
+        flow_weight=FLOW_WEIGHT,
+        nonflow_weight=NONFLOW_WEIGHT,
+        cell_of=_fm_cell,
+    )
     t_cell = _fm_cell(targets["ts_listen"].to_numpy())
     fit_cells = _chain(d, int(t_cell.max()))
     prev = None

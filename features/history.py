@@ -42,7 +42,7 @@ def code_hash(*files: str | os.PathLike[str]) -> str:
 
 
 #: Code every memoised value depends on, whatever the group.
-_BASE_CODE = (__file__, str(Path(__file__).with_name("asof.py")))
+_BASE_CODE = tuple([__file__] + [str(Path(__file__).with_name(f)) for f in ("asof.py", "snapshots.py", "lbfgs.py")])
 
 
 def session_starts(user: np.ndarray, ts: np.ndarray, gap_seconds: float) -> np.ndarray:

@@ -7,8 +7,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features.asof import combine_keys, range_sum, smooth
-from features.cf import _compact, _snapshot_number, _snapshot_time, _sorted_codes
 from features.history import History
+from features.snapshots import compact as _compact
+from features.snapshots import snapshot_number as _snapshot_number
+from features.snapshots import snapshot_time as _snapshot_time
+from features.snapshots import sorted_codes as _sorted_codes
 
 __all__ = ["neighbours_features", "item_neighbours"]
 

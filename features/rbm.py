@@ -16,7 +16,7 @@ Snapshot rule: that of :mod:`features.cf` (reused): the snapshot is all rows wit
 ``T_s <= t``, only snapshots some target needs are fit, and one with fewer than
 ``MIN_SNAPSHOT_ROWS`` rows gives NaN.  The user side is exact as of ``t``: both units
 are functions of a pair's first play and first listen, so they are additive over the
-user's rows and ``v(t) W^T`` is a range sum (``features.cf._fold_in``) over the user's
+user's rows and ``v(t) W^T`` is a range sum (``features.snapshots.fold_in``) over the user's
 rows strictly before ``t``; the target's own row never counts.
 
 Outputs: see :func:`rbm_features`.
@@ -47,8 +47,11 @@ from scipy.special import expit
 from sklearn.neural_network import BernoulliRBM
 from threadpoolctl import threadpool_limits
 
-from features.cf import _fold_in, _snapshot_number, _snapshot_time, _sorted_codes
 from features.history import History
+from features.snapshots import fold_in as _fold_in
+from features.snapshots import snapshot_number as _snapshot_number
+from features.snapshots import snapshot_time as _snapshot_time
+from features.snapshots import sorted_codes as _sorted_codes
 
 __all__ = ["rbm_features"]
 

@@ -17,7 +17,8 @@ import pytest
 from core.errors import DataError, PipelineError
 from core.schema import TEST_COLUMNS, TRAIN_COLUMNS
 from pipeline.data import contract, ingest
-from pipeline.data.contract import read_test, read_train, summarize
+from pipeline.data.contract import read_test, read_train
+from pipeline.data.quirks import QUIRKS, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsg17_test_real.csv"
@@ -363,14 +364,14 @@ def test_summarize_counts_each_quirk(dsg_table, dsg_frame):
         "media_unseen_in_train_rows": 1,
     }
     q = s["quirks"]
-    assert set(q) == set(contract.QUIRKS)
+    assert set(q) == set(QUIRKS)
     # 1480000000 is 2016-11-24 UTC: only the 20161125 release is later; row 0's clock is broken.
     assert (q["play_before_release"]["train_rows"], q["play_before_release"]["test_rows"]) == (1, 0)
     assert (q["broken_clock"]["train_rows"], q["broken_clock"]["test_rows"]) == (2, 1)
     assert q["release_date_19000101"]["train_rows"] == 1 and q["release_date_30000101"]["train_rows"] == 1
     assert q["media_duration_0"]["train_rows"] == 2 and q["genre_id_0"]["train_rows"] == 3
     assert q["test_media_unseen"] == {
-        **contract.QUIRKS["test_media_unseen"],
+        **QUIRKS["test_media_unseen"],
         "train_rows": None,
         "train_share": None,
         "test_rows": 1,

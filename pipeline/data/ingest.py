@@ -22,9 +22,10 @@ from typing import Any
 import pandas as pd
 
 from core import config
-from pipeline.data.contract import read_test, read_train, summarize
 from core.errors import PipelineError, run_cli
 from core.io import write_json, write_parquet
+from pipeline.data.contract import read_test, read_train
+from pipeline.data.quirks import summarize
 
 log = logging.getLogger("ingest")
 
