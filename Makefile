@@ -11,6 +11,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 MAKEFLAGS += --no-builtin-rules
+# Two cores: independent targets (feature groups, the test side beside the train side, the
+# ablation beside the selection and tuning) run side by side; every stage is seeded and
+# writes its own files, so the bytes do not depend on the order. --output-sync=line keeps
+# each log line whole. JOBS=1 make ... runs one at a time.
+JOBS ?= 2
+MAKEFLAGS += -j$(JOBS) --output-sync=line
 
 PYTHON ?= python3
 VENV := .venv
@@ -40,8 +46,10 @@ ALL_STAMPS := $(FEATURES_STAMP) $(GROUPS_STAMP) $(SELECT_STAMP) $(ABLATION_STAMP
 # Code each step depends on: a change here re-runs that step (and what follows).
 CORE_CODE := $(wildcard core/*.py)
 CONTRACT := pipeline/data/contract.py pipeline/data/ingest.py core/schema.py
-# Shared feature code: a change here rebuilds every group; a change to features/<group>.py only that group.
-FEAT_CORE := features/__init__.py features/asof.py features/history.py pipeline/build_features.py $(FEATURES_STAMP)
+# Shared feature code (the as-of primitive, History, the snapshot grid, the solver): a change here
+# rebuilds every group; a change to features/<group>.py only that group.
+FEAT_CORE := features/__init__.py features/asof.py features/history.py features/snapshots.py features/lbfgs.py \
+	pipeline/build_features.py $(FEATURES_STAMP)
 MATRIX_CODE := pipeline/data/dataset.py
 MODEL_CODE := $(wildcard models/*.py) $(MATRIX_CODE) pipeline/fitcache.py pipeline/runstore.py pipeline/scoring.py
 REPORT_CODE := $(wildcard pipeline/report/*.py pipeline/report/*/*.py pipeline/report/templates/*)
@@ -61,6 +69,7 @@ help: ## list the targets and settings
 	@echo "Settings (environment variables, e.g. SEED=7 ROUNDS=3 make features train submit):"
 	@$(PYTHON) -m core.settings --help-table
 	@echo "  DEMO_USERS=$(DEMO_USERS)                      [make] users of the generated demo data (19918: full size)"
+	@echo "  JOBS=$(JOBS)                             [make] targets Make runs side by side (1: one at a time; the bytes are the same)"
 
 # --- environment -----------------------------------------------------------------------
 # requirements.txt is the lock file (pip-compile of pyproject.toml, every pin with the
@@ -122,6 +131,9 @@ $(FEAT)/train/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TRAIN)
 
 $(FEAT)/test/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TEST)
 	$(PY) -m pipeline.build_features --group $* --split test --history $(TRAIN_PQ) --examples $(EX_TEST) --out $@
+
+# A group split over two modules: the second one's changes rebuild it too.
+$(FEAT)/train/fm.parquet $(FEAT)/test/fm.parquet: features/fm_data.py
 
 features: $(SUMMARY) $(TRAIN_FEATS) $(TEST_FEATS) ## validate data/raw, build the examples and every feature group
 

@@ -40,7 +40,9 @@ def test_opt_in_groups_join_in_registry_order_and_only_the_groups_stamp_moves(mo
     assert groups.index("fm") < groups.index("rbm")  # the registry's order, not the spelling's
     assert extra["GROUPS_STAMP"] != v["GROUPS_STAMP"] and extra["FEATURES_STAMP"] == v["FEATURES_STAMP"]
     monkeypatch.setenv("EXTRA_GROUPS", "fm,nosuch")
-    with pytest.raises(PipelineError, match=r"EXTRA_GROUPS=fm,nosuch: unknown feature group\(s\) nosuch; opt-in groups: fm, rbm"):
+    with pytest.raises(
+        PipelineError, match=r"EXTRA_GROUPS=fm,nosuch: unknown feature group\(s\) nosuch; opt-in groups: fm, rbm"
+    ):
         makevars.make_vars()
 
 

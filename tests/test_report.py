@@ -257,12 +257,24 @@ def make_fake_artifacts(root: Path, *, demo: bool = False, n_rows: int = 3000, s
             "user_id": 10 + k,
             "plays": plays,
             "recent": [
-                {"media_id": 500 + j, "artist_id": 70 + j, "genre_id": 3, "listen_type": j % 2, "is_listened": 1 - j % 2}
+                {
+                    "media_id": 500 + j,
+                    "artist_id": 70 + j,
+                    "genre_id": 3,
+                    "listen_type": j % 2,
+                    "is_listened": 1 - j % 2,
+                }
                 for j in range(5)
             ],
             "top": [
-                {"media_id": 900 + j, "p_listen": 0.9 - 0.01 * j, "artist_id": 80 + j, "genre_id": 4,
-                 "source": "popular", "why": f"reason {j}"}
+                {
+                    "media_id": 900 + j,
+                    "p_listen": 0.9 - 0.01 * j,
+                    "artist_id": 80 + j,
+                    "genre_id": 4,
+                    "source": "popular",
+                    "why": f"reason {j}",
+                }
                 for j in range(10)
             ],  # fmt: skip
         }

@@ -107,7 +107,7 @@ def render_report(art: Artifacts, *, seed: int, generated: str | None = None) ->
             Section("selection", "Feature selection (random forest)", guard(selection_section, art)),
             Section("winner-importance", "What the winner relies on", guard(winner_importance_section, art)),
             Section("ablation", "Feature-group ablation", guard(ablation_section, art)),
-            Section("selection-effect", "The winner with and without selection", guard(selection_effect_section, art)),
+            Section("selection-effect", "With and without selection", guard(selection_effect_section, art)),
             Section("segments", "Where the winner is right and wrong", guard(segments_section, art)),
             Section("paired", "Every model against the winner", guard(paired_section, art)),
             Section("recommendations", "Recommendations", guard(recommendations_section, art)),

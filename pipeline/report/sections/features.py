@@ -205,7 +205,7 @@ def ablation_section(art: Artifacts) -> str:
 
 
 def selection_effect_section(art: Artifacts) -> str:
-    """The winner's AUC with the selected features against all features."""
+    """The fixed LightGBM's AUC with the selected features against all features (pipeline.train)."""
     se = art.metrics.get("selection_effect") or {}
     if not se:
         return note("metrics.json has no selection_effect: run make train.")
@@ -221,5 +221,6 @@ def selection_effect_section(art: Artifacts) -> str:
         ]
     ) + (
         "<p>A difference inside the AUC interval above means selection mainly made the model smaller and faster; "
-        "a clear negative difference would mean the forest threw away signal the winner could use.</p>"
+        "a clear negative difference would mean the forest threw away signal a model could use. Measured with the "
+        "fixed LightGBM of the bake-off (one cached extra fit), not the winner (for the stack, eight fits).</p>"
     )
