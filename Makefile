@@ -13,10 +13,11 @@ SHELL := /bin/bash
 MAKEFLAGS += --no-builtin-rules
 # Two cores: independent targets (feature groups, the test side beside the train side, the
 # ablation beside the selection and tuning) run side by side; every stage is seeded and
-# writes its own files, so the bytes do not depend on the order. --output-sync=line keeps
-# each log line whole. JOBS=1 make ... runs one at a time.
+# writes its own files, so the bytes do not depend on the order. Output is not synchronised
+# (make's -O holds a stage's log back until the stage ends): each log line names its stage.
+# JOBS=1 make ... runs one at a time.
 JOBS ?= 2
-MAKEFLAGS += -j$(JOBS) --output-sync=line
+MAKEFLAGS += -j$(JOBS)
 
 PYTHON ?= python3
 VENV := .venv
@@ -159,7 +160,9 @@ ablation: $(ABLATION) ## drop-one-group ablation of the feature groups (run by t
 
 # A run fits only what changed since the last one (models/artifacts/cache); the data
 # summary is only read by the report: order-only, so a new test.csv does not retrain.
-$(WINNER): $(SELECTION) $(TUNED) $(MODELS_STAMP) pipeline/train.py $(MODEL_CODE) | $(SUMMARY)
+# The quick loop waits for the tuning only when one of its models uses it (the stack does).
+WINNER_NEEDS_TUNED := $(if $(strip $(MODELS)),$(if $(filter lightgbm_tuned ensemble,$(subst $(comma), ,$(MODELS))),$(TUNED)),$(TUNED))
+$(WINNER): $(SELECTION) $(WINNER_NEEDS_TUNED) $(MODELS_STAMP) pipeline/train.py $(MODEL_CODE) | $(SUMMARY)
 	$(PY) -m pipeline.train
 
 # The quick loop (MODELS=a,b) does not wait for the ablation: the report shows the last one,

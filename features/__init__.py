@@ -59,12 +59,12 @@ def active_groups(extra: tuple[str, ...] | list[str] | None = None) -> list[str]
     In registry order, so the feature layout does not depend on how the list was spelled.
     """
     if extra is None:
-        from core.settings import GroupSettings, load  # noqa: PLC0415 (stdlib only: Make can call this)
+        from core.settings import GroupSettings, load
 
         extra = load(GroupSettings).extra_groups
     unknown = [g for g in extra if g not in FEATURE_GROUPS]
     if unknown:
-        from core.errors import PipelineError  # noqa: PLC0415
+        from core.errors import PipelineError
 
         raise PipelineError(
             f"EXTRA_GROUPS={','.join(extra)!s}: unknown feature group(s) {', '.join(unknown)}; "
