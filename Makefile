@@ -186,11 +186,11 @@ submit: $(LATEST) ## write submissions/submission_<model>_<time>.csv and latest.
 
 # --- recommendations --------------------------------------------------------------------
 N ?= 10
-recommend: $(WINNER) $(TRAIN_PQ) ## top N tracks for a user: make recommend USER=<user_id> [N=10] [INCLUDE_HEARD=1] [AGE=24 GENDER=1]
+recommend: | $(WINNER) $(TRAIN_PQ) ## top N tracks for a user: make recommend USER=<user_id>[,<id>...] [N=10] [INCLUDE_HEARD=1] [AGE=24 GENDER=1]
 	$(PY) -m pipeline.recommend --user "$(USER)" --n "$(N)" --age "$(AGE)" --gender "$(GENDER)" \
 		$(if $(filter 1 yes true,$(INCLUDE_HEARD)),--include-heard)
 
-similar: $(TRAIN_FEATS) ## the N tracks closest to a track in the taste space: make similar MEDIA=<media_id> [N=10]
+similar: | $(TRAIN_FEATS) ## the N tracks closest to a track in the taste space: make similar MEDIA=<media_id> [N=10]
 	$(PY) -m pipeline.recommend --similar "$(MEDIA)" --n "$(N)"
 
 $(RECO_EVAL): $(WINNER) $(TRAIN_FEATS) $(EX_TRAIN) pipeline/recommend_eval.py $(RECO_CODE)

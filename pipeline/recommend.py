@@ -399,13 +399,13 @@ def _print_recommendation(rec: Recommendation) -> None:
             f"genre {r.genre_id}  [{r.source}]"
         )
         print(f"      why: {r.why}")
-    print(f"({rec.seconds:.1f}s)")
+    print(f"({rec.seconds:.1f}s per user to score the pool)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="Recommend tracks to a user, or tracks similar to a track.")
     mode = ap.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--user", help="user_id to recommend to")
+    mode.add_argument("--user", help="user_id to recommend to (comma-separated: several, scored in one pass)")
     mode.add_argument("--similar", help="media_id whose nearest tracks to list")
     mode.add_argument("--evaluate", action="store_true", help="hit rate and NDCG on the validation round")
     mode.add_argument("--samples", action="store_true", help="top 10 of a heavy, a median and a light user (report)")
@@ -435,10 +435,18 @@ def main() -> None:
     gender = _int(args.gender, "GENDER") if args.gender not in (None, "") else None
     if gender is not None and gender not in (0, 1):
         raise PipelineError(f"GENDER must be 0 or 1, got {gender}")
-    rec = Recommender().recommend(
-        _int(args.user, "USER"), n=n, include_heard=args.include_heard, age=age, gender=gender
-    )
-    _print_recommendation(rec)
+    users = [_int(u.strip(), "USER") for u in str(args.user).split(",") if u.strip()]
+    if not users:
+        raise PipelineError("USER is empty: make recommend USER=<user_id> (or USER=<id>,<id>,... for several)")
+    if len(set(users)) != len(users):
+        raise PipelineError(f"USER={args.user!r} names a user twice")
+    t0 = time.perf_counter()
+    recommender = Recommender()
+    loaded = time.perf_counter() - t0
+    recs = recommender.recommend_many(users, n=n, include_heard=args.include_heard, age=age, gender=gender)
+    for rec in recs:
+        _print_recommendation(rec)
+    print(f"(model, history and catalogue loaded once in {loaded:.1f}s; several users: USER=<id>,<id>,...)")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,11 @@ def _fit(
     return model, seconds, False
 
 
+#: Bake-off members whose fit uses one core (liblinear/lbfgs, libsvm, trees, numpy CD): run
+#: side by side.  Measured at full size, one after the other: 7.7 + 5.9 + 36.2 + 4.2 + 15.9 + 15.0 s.
+SINGLE_THREADED = frozenset({"logistic_regression", "knn", "svm", "sgd", "decision_tree", "rbm"})
+
+
 def bakeoff(
     split: Split,
     names: list[str],
@@ -101,17 +107,29 @@ def bakeoff(
     """
     scores, fitted, preds = [], {}, {}
     n_train = len(split.y_train)
-    for i, name in enumerate(names, 1):
-        spec = MODELS[name]
+
+    def fit_and_predict(i: int, name: str) -> tuple[Any, float, bool, np.ndarray, float]:
         log.info("[%d/%d] %s: fitting on %d rows ...", i, len(names), name, n_train)
         # The ensemble reuses members the bake-off already fit on these rows (bit-identical to refitting).
         model, fit_s, cached = _fit(
-            cache, "bakeoff", name, spec.build(settings, tuned=tuned), split.X_train, split.y_train,
+            cache, "bakeoff", name, MODELS[name].build(settings, tuned=tuned), split.X_train, split.y_train,
             rounds=split.r_train, fitted=fitted,
         )  # fmt: skip
         t = time.perf_counter()
         p = predict_scores(model, split.X_valid)
-        pred_s = time.perf_counter() - t
+        return model, fit_s, cached, p, time.perf_counter() - t
+
+    # Models whose fit runs on one core go two at a time (threads: their fits release the GIL);
+    # each is seeded and fit alone, so the results are the same as one after the other.
+    side_by_side = [n for n in names if n in SINGLE_THREADED]
+    early: dict[str, tuple] = {}
+    if len(side_by_side) > 1 and settings.n_jobs > 1:
+        with ThreadPoolExecutor(max_workers=settings.n_jobs) as pool:
+            futures = {n: pool.submit(fit_and_predict, names.index(n) + 1, n) for n in side_by_side}
+            early = {n: f.result() for n, f in futures.items()}
+    for i, name in enumerate(names, 1):
+        spec = MODELS[name]
+        model, fit_s, cached, p, pred_s = early[name] if name in early else fit_and_predict(i, name)
         if not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
             raise RuntimeError(f"model {name} produced scores outside [0, 1]")
         s = score_predictions(split.y_valid, p, n_boot=settings.bootstrap_rounds, seed=settings.seed)

@@ -428,3 +428,16 @@ def test_paired_auc_delta_is_the_difference_with_an_interval_over_the_same_resam
     assert lo <= delta <= hi <= 0  # p never beats q on any resample
     same = scoring.paired_auc_delta(y, p, p, n_boot=50, seed=0)
     assert same == (0.0, 0.0, 0.0)
+
+
+def test_side_by_side_fits_give_the_same_scores_as_one_after_the_other(tmp_path, monkeypatch) -> None:
+    matrix = _tiny_matrix()
+    split = train.Split.of(matrix, list(matrix.X.columns))
+    names = ["logistic_regression", "sgd", "decision_tree", "lightgbm"]
+    cache = train.FitCache(tmp_path / "c", code="x", enabled=False)
+    together = train.bakeoff(split, names, settings=MODEL, tuned=None, cache=cache, t_start=0.0)
+    monkeypatch.setattr(train, "SINGLE_THREADED", frozenset())
+    alone = train.bakeoff(split, names, settings=MODEL, tuned=None, cache=cache, t_start=0.0)
+    for name in names:
+        assert np.array_equal(together[2][name], alone[2][name]), name
+    assert [s.model for s in together[0].scores] == [s.model for s in alone[0].scores]
