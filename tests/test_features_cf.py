@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from features import cf
 from features.cf import _fold_in, _snapshot_number, _snapshot_time, _telescoped_weights, cf_features
 from features.history import History
+from tests.featurekit import base_row, future_changed, redraw_future, sampled_targets, targets_from_train
 from tests.frames import train_frame
 
 MONDAY = 1478476800  # 2016-11-07 00:00 UTC, a Monday
@@ -18,31 +20,10 @@ DAY = 86400
 COLS = ["cf_artist_listen_cos", "cf_artist_skip_cos", "cf_artist_norm", "cf_media_listen_cos", "cf_media_skip_cos"]
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    """A train-shaped frame: given columns from ``rows``, plausible constants elsewhere."""
-    base = {
-        "genre_id": 1,
-        "media_id": 1,
-        "album_id": 1,
-        "context_type": 1,
-        "release_date": 20100101,
-        "platform_name": 0,
-        "platform_family": 0,
-        "media_duration": 200,
-        "listen_type": 1,
-        "user_gender": 0,
-        "artist_id": 1,
-        "user_age": 25,
-        "is_listened": 1,
-    }
-    return train_frame(base, rows)
-
-
-def _targets(rows: list[dict]) -> pd.DataFrame:
-    t = _frame(rows).drop(columns="is_listened")
-    t.insert(0, "example_id", np.arange(len(t)))
-    t["row_id"], t["round"], t["sample_id"] = -1, 0, -1
-    return t
+#: Every row names its time and user; plausible constants elsewhere.
+BASE = base_row(context_type=1, release_date=20100101, listen_type=1, user_id=None)
+_frame = partial(train_frame, BASE)
+_targets = partial(targets_from_train, BASE)
 
 
 @pytest.fixture
@@ -234,16 +215,9 @@ def _random_history(rng: np.random.Generator, n: int = 600) -> pd.DataFrame:
 def test_changing_the_future_moves_nothing(small_snapshots):
     rng = np.random.default_rng(3)
     df = _random_history(rng)
-    tg = _targets(df.sample(25, random_state=1).drop(columns="is_listened").to_dict("records"))
-    base = cf_features(History(df, gap_seconds=600), tg)
+    tg = sampled_targets(BASE, df, 25, 1)
+    change = partial(redraw_future, rng=rng, draws={"artist_id": (0, 40), "media_id": (0, 400)})
+    base, runs = future_changed(cf_features, df, tg, change, gap_seconds=600)
     assert base["cf_artist_listen_cos"].notna().sum() > 10
-    for i in range(len(tg)):
-        t = tg["ts_listen"].iloc[i]
-        fut = df["ts_listen"].to_numpy() >= t
-        changed = df.copy()
-        changed.loc[fut, "is_listened"] = 1 - changed.loc[fut, "is_listened"]
-        changed.loc[fut, "artist_id"] = rng.integers(0, 40, fut.sum()).astype(np.int32)
-        changed.loc[fut, "media_id"] = rng.integers(0, 400, fut.sum()).astype(np.int32)
-        changed = changed.drop(index=np.flatnonzero(fut)[::2])
-        got = cf_features(History(changed, gap_seconds=600), tg.iloc[[i]].reset_index(drop=True))
+    for i, got in runs:
         np.testing.assert_allclose(got.to_numpy(), base.iloc[[i]].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

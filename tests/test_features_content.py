@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
-import pandas as pd
 import pytest
 
 from features import content
 from features.content import content_features
 from features.history import History
+from tests.featurekit import base_row, future_changed, redraw_future, sampled_targets, targets_from_train
 from tests.frames import train_frame
 
 COLS = [
@@ -21,32 +23,10 @@ COLS = [
 ]
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    """A train-shaped frame: given columns from ``rows``, plausible constants elsewhere."""
-    base = {
-        "genre_id": 1,
-        "media_id": 1,
-        "album_id": 1,
-        "context_type": 1,
-        "release_date": 20100101,
-        "platform_name": 0,
-        "platform_family": 0,
-        "media_duration": 200,
-        "listen_type": 1,
-        "user_gender": 0,
-        "user_id": 1,
-        "artist_id": 1,
-        "user_age": 25,
-        "is_listened": 1,
-    }
-    return train_frame(base, rows)
-
-
-def _targets(rows: list[dict]) -> pd.DataFrame:
-    t = _frame(rows).drop(columns="is_listened")
-    t.insert(0, "example_id", np.arange(len(t)))
-    t["row_id"], t["round"], t["sample_id"] = -1, 0, -1
-    return t
+#: Every row names its time; plausible constants elsewhere.
+BASE = base_row(context_type=1, release_date=20100101, listen_type=1)
+_frame = partial(train_frame, BASE)
+_targets = partial(targets_from_train, BASE)
 
 
 def _q(d: int) -> int:
@@ -211,15 +191,10 @@ def test_changing_the_future_moves_nothing():
             for t in rng.integers(0, 5000, n)
         ]
     )
-    tg = _targets(df.sample(20, random_state=2).drop(columns="is_listened").to_dict("records"))
-    base = content_features(History(df, gap_seconds=600), tg)
+    tg = sampled_targets(BASE, df, 20, 2)
+    draws = {"genre_id": (0, 4), "media_duration": (0, 900)}
+    change = partial(redraw_future, rng=rng, draws=draws, drop_every=3)
+    base, runs = future_changed(content_features, df, tg, change, gap_seconds=600)
     assert base["content_year_z"].notna().sum() > 5
-    for i in range(len(tg)):
-        fut = df["ts_listen"].to_numpy() >= tg["ts_listen"].iloc[i]
-        changed = df.copy()
-        changed.loc[fut, "is_listened"] = 1 - changed.loc[fut, "is_listened"]
-        changed.loc[fut, "genre_id"] = rng.integers(0, 4, fut.sum()).astype(np.int32)
-        changed.loc[fut, "media_duration"] = rng.integers(0, 900, fut.sum()).astype(np.int32)
-        changed = changed.drop(index=np.flatnonzero(fut)[::3])
-        got = content_features(History(changed, gap_seconds=600), tg.iloc[[i]].reset_index(drop=True))
+    for i, got in runs:
         np.testing.assert_allclose(got.to_numpy(), base.iloc[[i]].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
-import pandas as pd
 import pytest
 
 from core.settings import FeatureSettings
 from features import demographics
 from features.demographics import _age_band, demographics_features
 from features.history import History
+from tests.featurekit import base_row, future_changed, redraw_future, sampled_targets, targets_from_train
 from tests.frames import train_frame
 
 COLS = [
@@ -23,32 +25,10 @@ COLS = [
 ]
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    """A train-shaped frame: given columns from ``rows``, plausible constants elsewhere."""
-    base = {
-        "genre_id": 5,
-        "media_id": 1,
-        "album_id": 1,
-        "context_type": 1,
-        "release_date": 20100101,
-        "platform_name": 0,
-        "platform_family": 0,
-        "media_duration": 200,
-        "listen_type": 1,
-        "user_gender": 0,
-        "user_id": 1,
-        "artist_id": 1,
-        "user_age": 20,
-        "is_listened": 1,
-    }
-    return train_frame(base, rows)
-
-
-def _targets(rows: list[dict]) -> pd.DataFrame:
-    t = _frame(rows).drop(columns="is_listened")
-    t.insert(0, "example_id", np.arange(len(t)))
-    t["row_id"], t["round"], t["sample_id"] = -1, 0, -1
-    return t
+#: Every row names its time; plausible constants elsewhere.
+BASE = base_row(genre_id=5, context_type=1, release_date=20100101, listen_type=1, user_age=20)
+_frame = partial(train_frame, BASE)
+_targets = partial(targets_from_train, BASE)
 
 
 U1 = {"user_id": 1, "user_age": 20, "user_gender": 0}  # band 0
@@ -163,14 +143,8 @@ def test_changing_the_future_moves_nothing():
             for u, t in zip(rng.integers(0, 20, n), rng.integers(0, 5000, n), strict=True)
         ]
     )
-    tg = _targets(df.sample(20, random_state=3).drop(columns="is_listened").to_dict("records"))
-    base = demographics_features(History(df, settings=SETTINGS), tg)
-    for i in range(len(tg)):
-        fut = df["ts_listen"].to_numpy() >= tg["ts_listen"].iloc[i]
-        changed = df.copy()
-        changed.loc[fut, "is_listened"] = 1 - changed.loc[fut, "is_listened"]
-        changed.loc[fut, "genre_id"] = rng.integers(0, 4, fut.sum()).astype(np.int32)
-        changed.loc[fut, "user_age"] = rng.integers(18, 31, fut.sum()).astype(np.int16)
-        changed = changed.drop(index=np.flatnonzero(fut)[::3])
-        got = demographics_features(History(changed, settings=SETTINGS), tg.iloc[[i]].reset_index(drop=True))
+    tg = sampled_targets(BASE, df, 20, 3)
+    change = partial(redraw_future, rng=rng, draws={"genre_id": (0, 4), "user_age": (18, 31)}, drop_every=3)
+    base, runs = future_changed(demographics_features, df, tg, change, settings=SETTINGS)
+    for i, got in runs:
         np.testing.assert_allclose(got.to_numpy(), base.iloc[[i]].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from features import fm
 from features.fm import _Snapshot, fm_features
 from features.history import History
+from tests.featurekit import base_row, future_changed, redraw_future, sampled_targets, targets_from_train
 from tests.frames import train_frame
 
 MONDAY = 1478476800  # 2016-11-07 00:00 UTC, a Monday
@@ -16,31 +19,10 @@ DAY = 86400
 COLS = fm.NAMES
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    """A train-shaped frame: given columns from ``rows``, plausible constants elsewhere."""
-    base = {
-        "genre_id": 1,
-        "media_id": 1,
-        "album_id": 1,
-        "context_type": 1,
-        "release_date": 20100101,
-        "platform_name": 0,
-        "platform_family": 0,
-        "media_duration": 200,
-        "listen_type": 1,
-        "user_gender": 0,
-        "artist_id": 1,
-        "user_age": 25,
-        "is_listened": 1,
-    }
-    return train_frame(base, rows)
-
-
-def _targets(rows: list[dict]) -> pd.DataFrame:
-    t = _frame(rows).drop(columns="is_listened")
-    t.insert(0, "example_id", np.arange(len(t)))
-    t["row_id"], t["round"], t["sample_id"] = -1, 0, -1
-    return t
+#: Every row names its time and user; plausible constants elsewhere.
+BASE = base_row(context_type=1, release_date=20100101, listen_type=1, user_id=None)
+_frame = partial(train_frame, BASE)
+_targets = partial(targets_from_train, BASE)
 
 
 @pytest.fixture
@@ -249,27 +231,19 @@ def _random_history(rng: np.random.Generator, n: int = 700) -> pd.DataFrame:
 
 def _picks(df: pd.DataFrame) -> pd.DataFrame:
     """Targets that ARE history rows (train examples): one per snapshot week and more."""
-    return _targets(df.sample(12, random_state=1).drop(columns="is_listened").to_dict("records"))
+    return sampled_targets(BASE, df, 12, 1)
 
 
 def test_changing_the_future_moves_nothing(small):
     rng = np.random.default_rng(3)
     df = _random_history(rng)
     tg = _picks(df)
-    base = fm_features(History(df, gap_seconds=600), tg)
+    draws = {"artist_id": (0, 40), "media_id": (0, 400), "user_id": (0, 30)}
+    change = partial(redraw_future, rng=rng, draws=draws, extra=30, extra_later=5, extra_user=99)
+    base, runs = future_changed(fm_features, df, tg, change, gap_seconds=600)
     assert base["fm_fold_p"].notna().sum() >= 8 and base["fm_p"].notna().sum() >= 6
     assert len(np.unique(fm._fm_cell(tg["ts_listen"].to_numpy()))) >= 2
-    for i in range(len(tg)):
-        t = tg["ts_listen"].iloc[i]
-        fut = df["ts_listen"].to_numpy() >= t
-        changed = df.copy()
-        changed.loc[fut, "is_listened"] = 1 - changed.loc[fut, "is_listened"]
-        changed.loc[fut, "artist_id"] = rng.integers(0, 40, fut.sum()).astype(np.int32)
-        changed.loc[fut, "media_id"] = rng.integers(0, 400, fut.sum()).astype(np.int32)
-        changed.loc[fut, "user_id"] = rng.integers(0, 30, fut.sum()).astype(np.int32)
-        extra = changed[fut].head(30).assign(ts_listen=lambda x: x["ts_listen"] + 5, user_id=99)
-        changed = pd.concat([changed.drop(index=np.flatnonzero(fut)[::2]), extra], ignore_index=True)
-        got = fm_features(History(changed, gap_seconds=600), tg.iloc[[i]].reset_index(drop=True))
+    for i, got in runs:
         np.testing.assert_allclose(got.to_numpy(), base.iloc[[i]].to_numpy(), rtol=1e-5, err_msg=f"target {i}")
 
 

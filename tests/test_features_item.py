@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from core.schema import TRAIN_COLUMNS
 from core.settings import FeatureSettings
-from features.history import History
 from features.item import item_features
+from tests.featurekit import base_row, change_future, future_changed, group_features, random_catalogue
 from tests.frames import targets_frame, train_frame
 
 T = 1_478_000_000
@@ -18,35 +19,10 @@ TA = T + 100  # the main target's time
 K = 2.0  # PRIOR_STRENGTH in these tests (patched), to keep the arithmetic short
 SETTINGS = FeatureSettings(session_gap_minutes=10.0, prior_strength=K)
 NAN = np.nan
-BASE = {
-    "genre_id": 0,
-    "ts_listen": T,
-    "media_id": 10,
-    "album_id": 100,
-    "context_type": 0,
-    "release_date": 20160101,
-    "platform_name": 0,
-    "platform_family": 0,
-    "media_duration": 200,
-    "listen_type": 0,
-    "user_gender": 0,
-    "user_id": 1,
-    "artist_id": 1000,
-    "user_age": 25,
-    "is_listened": 1,
-}
-
-
-def _train(rows: list[dict]) -> pd.DataFrame:
-    return train_frame(BASE, rows)
-
-
-def _targets(rows: list[dict]) -> pd.DataFrame:
-    return targets_frame(BASE, rows)
-
-
-def _features(rows: list[dict], targets: list[dict]) -> pd.DataFrame:
-    return item_features(History(_train(rows), settings=SETTINGS), _targets(targets))
+BASE = base_row(genre_id=0, ts_listen=T, media_id=10, album_id=100, artist_id=1000)
+_train = partial(train_frame, BASE)
+_targets = partial(targets_frame, BASE)
+_features = partial(group_features, item_features, BASE, settings=SETTINGS)
 
 
 # Track 10 on album 100 by artist 1000 in genre 0 (unknown); track 11 same album, genre 5;
@@ -198,47 +174,22 @@ def test_popularity_share_is_stable_while_the_history_grows():
     assert out["item_media_log_plays"].iloc[0] < out["item_media_log_plays"].iloc[1]
 
 
-def _random(seed: int, n: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
-    ts = T + np.cumsum(rng.integers(0, 400, n))
-    ts[rng.random(n) < 0.03] = 79
-    media = rng.integers(0, 30, n)
-    rows = [
-        {
-            "user_id": int(rng.integers(0, 8)),
-            "ts_listen": int(ts[i]),
-            "media_id": int(media[i]),
-            "album_id": int(media[i] // 3),
-            "artist_id": int(media[i] // 6),
-            "genre_id": int(media[i] % 4),
-            "listen_type": int(rng.random() < 0.4),
-            "is_listened": int(rng.random() < 0.65),
-        }
-        for i in range(n)
-    ]
-    picks = rng.choice(n, 30, replace=False)
-    return _train(rows), _targets([rows[i] for i in picks] + [{**rows[0], "media_id": 555, "ts_listen": int(ts.max())}])
+def _random(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    extra = {"media_id": 555}  # an unseen track, at the latest time
+    return random_catalogue(BASE, T, seed, broken_ts=79, n_media=30, n_users=8, flow_share=0.4, extra_target=extra)
 
 
-def _change_future(hist: pd.DataFrame, t: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    out = hist.copy()
-    fut = out["ts_listen"].to_numpy() >= t
-    out.loc[fut, "is_listened"] = 1 - out.loc[fut, "is_listened"]
-    out.loc[fut, "listen_type"] = 1 - out.loc[fut, "listen_type"]
-    for col in ("media_id", "album_id", "artist_id", "genre_id", "user_id"):
-        out.loc[fut, col] = rng.permutation(out.loc[fut, col].to_numpy())
-    extra = out[fut].head(10).copy()
-    out = pd.concat([out.drop(index=np.flatnonzero(fut)[::2]), extra], ignore_index=True)
-    return out.sample(frac=1.0, random_state=seed).reset_index(drop=True).astype(TRAIN_COLUMNS)
+#: Flip label and Flow of every future row, shuffle their ids among them.
+FUTURE = {
+    "flip": ("is_listened", "listen_type"),
+    "permute": ("media_id", "album_id", "artist_id", "genre_id", "user_id"),
+}
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_past_only_changing_the_future_moves_nothing(seed):
     hist, targets = _random(seed)
-    before = item_features(History(hist, settings=SETTINGS), targets)
-    for i in range(len(targets)):
-        t = int(targets["ts_listen"].iloc[i])
-        one = targets.iloc[[i]].reset_index(drop=True)
-        after = item_features(History(_change_future(hist, t, seed), settings=SETTINGS), one)
+    change = partial(change_future, seed=seed, **FUTURE)
+    before, runs = future_changed(item_features, hist, targets, change, settings=SETTINGS)
+    for i, after in runs:
         assert_allclose(after.iloc[0].to_numpy(), before.iloc[i].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

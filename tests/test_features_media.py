@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.history import History
 from features.media import media_features
+from tests.featurekit import base_row
 from tests.frames import targets_frame, train_frame
 
 D = 1479722400  # Monday 2016-11-21 10:00:00 UTC
 NAN = np.nan
-BASE = {
-    "genre_id": 1,
-    "ts_listen": D,
-    "media_id": 1,
-    "album_id": 1,
-    "context_type": 0,
-    "release_date": 20160101,
-    "platform_name": 0,
-    "platform_family": 0,
-    "media_duration": 200,
-    "listen_type": 0,
-    "user_gender": 0,
-    "user_id": 0,
-    "artist_id": 1,
-    "user_age": 25,
-    "is_listened": 1,
-}
-
-
-def _train(rows: list[dict]) -> pd.DataFrame:
-    return train_frame(BASE, rows)
-
-
-def _targets(rows: list[dict]) -> pd.DataFrame:
-    return targets_frame(BASE, rows)
+BASE = base_row(ts_listen=D, user_id=0)
+_train = partial(train_frame, BASE)
+_targets = partial(targets_frame, BASE)
 
 
 EMPTY = History(_train([]), gap_seconds=600)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from core.settings import FeatureSettings
 from features import neighbours as nb
 from features.history import History
 from features.neighbours import item_neighbours, neighbours_features
+from tests.featurekit import base_row, future_changed, group_features, redraw_future
 from tests.frames import targets_frame, train_frame
 
 MONDAY = 1478476800  # 2016-11-07 00:00 UTC, a snapshot time of the weekly grid
@@ -23,23 +26,7 @@ ARTIST_COLS = [
     "neighbours_artist_log_plays",
     "neighbours_artist_met",
 ]
-BASE = {
-    "genre_id": 1,
-    "ts_listen": MONDAY,
-    "media_id": 1,
-    "album_id": 1,
-    "context_type": 1,
-    "release_date": 20100101,
-    "platform_name": 0,
-    "platform_family": 0,
-    "media_duration": 200,
-    "listen_type": 1,
-    "user_gender": 0,
-    "user_id": 1,
-    "artist_id": 1,
-    "user_age": 25,
-    "is_listened": 1,
-}
+BASE = base_row(ts_listen=MONDAY, context_type=1, release_date=20100101, listen_type=1)
 
 
 @pytest.fixture
@@ -88,8 +75,7 @@ S_10_11 = np.sqrt(2 / 3)
 S_10_12 = W / np.sqrt(3 * W * (W + 1))  # 0.3716
 
 
-def _features(rows: list[dict], targets: list[dict]) -> pd.DataFrame:
-    return neighbours_features(History(train_frame(BASE, rows), settings=SETTINGS), targets_frame(BASE, targets))
+_features = partial(group_features, neighbours_features, BASE, settings=SETTINGS)
 
 
 def _user_rate(listens: int, plays: int, g_listens: int, g_plays: int) -> float:
@@ -240,20 +226,12 @@ def test_changing_the_future_moves_nothing(both_kinds):
     rng = np.random.default_rng(5)
     df = _random_history(3)
     tg = _targets(df)
-    base = neighbours_features(History(df, settings=SETTINGS), tg)
+    draws = {"artist_id": (0, 40), "media_id": (0, 400)}
+    change = partial(redraw_future, rng=rng, draws=draws, extra=30, extra_later=5, shuffle=True)
+    base, runs = future_changed(neighbours_features, df, tg, change, settings=SETTINGS)
     assert base["neighbours_artist_met"].sum() > 10 and base["neighbours_media_met"].sum() > 5
     assert len(np.unique(nb._snapshot_number(tg["ts_listen"].to_numpy()))) >= 2
-    for i in range(len(tg)):
-        t = tg["ts_listen"].iloc[i]
-        fut = df["ts_listen"].to_numpy() >= t
-        changed = df.copy()
-        changed.loc[fut, "is_listened"] = 1 - changed.loc[fut, "is_listened"]
-        changed.loc[fut, "artist_id"] = rng.integers(0, 40, fut.sum()).astype(np.int32)
-        changed.loc[fut, "media_id"] = rng.integers(0, 400, fut.sum()).astype(np.int32)
-        extra = changed[fut].head(30).assign(ts_listen=lambda d: d["ts_listen"] + 5)
-        changed = pd.concat([changed.drop(index=np.flatnonzero(fut)[::2]), extra], ignore_index=True)
-        changed = changed.sample(frac=1.0, random_state=i).reset_index(drop=True)
-        got = neighbours_features(History(changed, settings=SETTINGS), tg.iloc[[i]].reset_index(drop=True))
+    for i, got in runs:
         assert_allclose(got.to_numpy(), base.iloc[[i]].to_numpy(), rtol=1e-6, err_msg=f"target {i}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from core.settings import FeatureSettings
 from features import quality
 from features.history import History
 from features.quality import player_rate_per_row, quality_features
+from tests.featurekit import base_row, history, logit
 from tests.frames import targets_frame, train_frame
 
 T = 1_478_000_000
@@ -18,23 +21,8 @@ K = 2.0  # prior strength of the player's rate in these tests, to keep the arith
 KQ = 4.0  # pseudo-plays of the item means (QUALITY_PRIOR_STRENGTH, patched)
 SETTINGS = FeatureSettings(session_gap_minutes=10.0, prior_strength=K)
 COLS = ["quality_artist", "quality_album", "quality_media", "quality_genre"]
-BASE = {
-    "genre_id": 1,
-    "ts_listen": T,
-    "media_id": 10,
-    "album_id": 100,
-    "context_type": 0,
-    "release_date": 20160101,
-    "platform_name": 0,
-    "platform_family": 0,
-    "media_duration": 200,
-    "listen_type": 0,
-    "user_gender": 0,
-    "user_id": 1,
-    "artist_id": 1000,
-    "user_age": 25,
-    "is_listened": 1,
-}
+BASE = base_row(ts_listen=T, media_id=10, album_id=100, artist_id=1000)
+_history = partial(history, BASE, settings=SETTINGS)
 
 # Four plays of artist 1000; r2 and r3 are Flow.  Tracks 10 and 11 are album 100, track 12 album 101.
 HISTORY = [
@@ -65,10 +53,6 @@ MEDIA = (0.5 - 0.75 + KQ * ALBUM) / (2 + KQ)  # r1 r2, toward the album: -41/336
 @pytest.fixture(autouse=True)
 def _item_strength(monkeypatch):
     monkeypatch.setattr(quality, "QUALITY_PRIOR_STRENGTH", KQ)
-
-
-def _history(rows: list[dict]) -> History:
-    return History(train_frame(BASE, rows), settings=SETTINGS)
 
 
 def test_player_rate_per_row_by_hand():
@@ -136,10 +120,6 @@ def _random(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return hist, targets
 
 
-def _logit(p: float) -> float:
-    return float(np.log(p / (1 - p)))
-
-
 def test_matches_a_direct_computation_on_random_data():
     hist, targets = _random(seed=1)
     out = quality_features(History(hist, settings=SETTINGS), targets)
@@ -154,7 +134,7 @@ def test_matches_a_direct_computation_on_random_data():
         g = (y[before].sum() + 0.5) / (before.sum() + 1)
         g_kind = rate(before & (flow == flow[i]), g)
         overall = rate(before & (user == user[i]), g)
-        prior = 1 / (1 + np.exp(-(_logit(overall) + _logit(g_kind) - _logit(g))))
+        prior = 1 / (1 + np.exp(-(logit(overall) + logit(g_kind) - logit(g))))
         resid[i] = y[i] - rate(before & (user == user[i]) & (flow == flow[i]), prior)
     for j in range(len(targets)):
         tg = targets.iloc[j]

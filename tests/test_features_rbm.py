@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from features import rbm
 from features.history import History
 from features.rbm import _Pairs, rbm_features
+from tests.featurekit import base_row, future_changed, redraw_future, sampled_targets, targets_from_train
 from tests.frames import train_frame
 
 MONDAY = 1478476800  # 2016-11-07 00:00 UTC, a Monday
@@ -16,30 +19,10 @@ DAY = 86400
 COLS = ["rbm_artist_p", "rbm_artist_user_logit", "rbm_artist_cond", "rbm_known", "rbm_skip_p", "rbm_skip_cond"]
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    base = {
-        "genre_id": 1,
-        "media_id": 1,
-        "album_id": 1,
-        "context_type": 1,
-        "release_date": 20100101,
-        "platform_name": 0,
-        "platform_family": 0,
-        "media_duration": 200,
-        "listen_type": 1,
-        "user_gender": 0,
-        "artist_id": 1,
-        "user_age": 25,
-        "is_listened": 1,
-    }
-    return train_frame(base, rows)
-
-
-def _targets(rows: list[dict]) -> pd.DataFrame:
-    t = _frame(rows).drop(columns="is_listened")
-    t.insert(0, "example_id", np.arange(len(t)))
-    t["row_id"], t["round"], t["sample_id"] = -1, 0, -1
-    return t
+#: Every row names its time and user; plausible constants elsewhere.
+BASE = base_row(context_type=1, release_date=20100101, listen_type=1, user_id=None)
+_frame = partial(train_frame, BASE)
+_targets = partial(targets_from_train, BASE)
 
 
 @pytest.fixture
@@ -209,13 +192,9 @@ def small_rbm(tiny, monkeypatch):
     monkeypatch.setattr(rbm, "MAX_EPOCHS", 20)
 
 
-def _some_targets(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    return _targets(df.sample(n, random_state=seed).drop(columns="is_listened").to_dict("records"))
-
-
 def test_deterministic_and_spanning_snapshots(small_rbm):
     df = _random_history(np.random.default_rng(0))
-    tg = _some_targets(df, 60, 1)
+    tg = sampled_targets(BASE, df, 60, 1)
     a = rbm_features(History(df, gap_seconds=600), tg)
     b = rbm_features(History(df, gap_seconds=600), tg)
     assert a.to_numpy().tobytes() == b.to_numpy().tobytes()
@@ -227,24 +206,18 @@ def test_deterministic_and_spanning_snapshots(small_rbm):
 def test_changing_the_future_moves_nothing(small_rbm):
     rng = np.random.default_rng(3)
     df = _random_history(rng)
-    tg = _some_targets(df, 12, 2)
-    base = rbm_features(History(df, gap_seconds=600), tg)
+    tg = sampled_targets(BASE, df, 12, 2)
+    # The future of each target includes its own row.
+    change = partial(redraw_future, rng=rng, draws={"artist_id": (0, 40)}, extra=20, extra_later=7, extra_user=77)
+    base, runs = future_changed(rbm_features, df, tg, change, gap_seconds=600)
     assert base["rbm_artist_p"].notna().sum() > 6
-    for i in range(len(tg)):
-        t = tg["ts_listen"].iloc[i]
-        fut = df["ts_listen"].to_numpy() >= t  # the target's own row included
-        changed = df.copy()
-        changed.loc[fut, "is_listened"] = 1 - changed.loc[fut, "is_listened"]
-        changed.loc[fut, "artist_id"] = rng.integers(0, 40, fut.sum()).astype(np.int32)
-        extra = changed[fut].head(20).assign(ts_listen=lambda d: d["ts_listen"] + 7, user_id=77)
-        changed = pd.concat([changed.drop(index=np.flatnonzero(fut)[::2]), extra], ignore_index=True)
-        got = rbm_features(History(changed, gap_seconds=600), tg.iloc[[i]].reset_index(drop=True))
+    for i, got in runs:
         np.testing.assert_array_equal(got.to_numpy(), base.iloc[[i]].to_numpy(), err_msg=f"target {i}")
 
 
 def test_changing_the_past_moves_something(small_rbm):
     df = _random_history(np.random.default_rng(4))
-    tg = _some_targets(df, 30, 3)
+    tg = sampled_targets(BASE, df, 30, 3)
     base = rbm_features(History(df, gap_seconds=600), tg)
     # Labels of every row before MONDAY flipped: the MONDAY snapshot changes, so later targets move.
     changed = df.copy()

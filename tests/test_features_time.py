@@ -2,45 +2,31 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.history import History
 from features.time import time_features
+from tests.featurekit import (
+    MUTATIONS,
+    base_row,
+    future_changed,
+    history,
+    mutate_future,
+    random_sessions,
+    session_targets,
+)
 from tests.frames import targets_frame, train_frame
 
 D = 1479722400  # Monday 2016-11-21 10:00:00 UTC
 NAN = np.nan
-BASE = {
-    "genre_id": 1,
-    "ts_listen": D,
-    "media_id": 1,
-    "album_id": 1,
-    "context_type": 0,
-    "release_date": 20160101,
-    "platform_name": 0,
-    "platform_family": 0,
-    "media_duration": 200,
-    "listen_type": 0,
-    "user_gender": 0,
-    "user_id": 0,
-    "artist_id": 1,
-    "user_age": 25,
-    "is_listened": 1,
-}
-
-
-def _train(rows: list[dict]) -> pd.DataFrame:
-    return train_frame(BASE, rows)
-
-
-def _targets(rows: list[dict]) -> pd.DataFrame:
-    return targets_frame(BASE, rows)
-
-
-def _hist(rows: list[dict]) -> History:
-    return History(_train(rows), gap_seconds=600)
+BASE = base_row(ts_listen=D, user_id=0)
+_train = partial(train_frame, BASE)
+_targets = partial(targets_frame, BASE)
+_hist = partial(history, BASE, gap_seconds=600)
 
 
 # User 0: r0 on Sunday evening alone in its session; r1, r2 a session; r3, r4 a session
@@ -120,41 +106,12 @@ def test_contract_order_and_dtype() -> None:
     np.testing.assert_array_equal(rev.to_numpy(), out.to_numpy()[::-1])
 
 
-def _random_history(seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    n = 300
-    ts = D + np.cumsum(rng.choice([5, 60, 200, 700, 5000], size=n))
-    ts[rng.random(n) < 0.03] = rng.choice([1, 79, 315532800 + 5])
-    ts[rng.random(n) < 0.1] = D + 3000  # ties
-    rows = {
-        "user_id": rng.integers(0, 4, n),
-        "ts_listen": ts,
-        "is_listened": rng.integers(0, 2, n),
-        "listen_type": rng.integers(0, 2, n),
-    }
-    return _train([dict(zip(rows, v, strict=True)) for v in zip(*rows.values(), strict=True)])
-
-
-@pytest.mark.parametrize("mutation", ["delete", "relabel", "move"])
+@pytest.mark.parametrize("mutation", MUTATIONS)
 def test_past_only(mutation: str) -> None:
     """Deleting, relabelling or moving every history row at or after t leaves the target's features unchanged."""
-    df = _random_history(0)
-    rng = np.random.default_rng(1)
-    pick = rng.choice(len(df), 25, replace=False)
-    targets = _targets(df.iloc[pick].drop(columns="is_listened").to_dict("records"))
-    targets.loc[0, "user_id"] = 9  # an unseen user
-    full = time_features(History(df, gap_seconds=600), targets)
-    for i in range(len(targets)):
-        t = targets["ts_listen"].iloc[i]
-        fut = df["ts_listen"].to_numpy() >= t
-        mut = df.copy()
-        if mutation == "delete":
-            mut = mut[~fut]
-        elif mutation == "relabel":
-            mut.loc[fut, "is_listened"] = 1 - mut.loc[fut, "is_listened"]
-            mut.loc[fut, "listen_type"] = 1 - mut.loc[fut, "listen_type"]
-            mut.loc[fut, "user_id"] = (mut.loc[fut, "user_id"] + 1) % 4
-        else:
-            mut.loc[fut, "ts_listen"] = mut.loc[fut, "ts_listen"] + 7
-        got = time_features(History(mut, gap_seconds=600), targets.iloc[[i]].reset_index(drop=True))
+    df = random_sessions(BASE, D, 0)
+    targets = session_targets(BASE, df, 1)
+    change = partial(mutate_future, mutation=mutation)
+    full, runs = future_changed(time_features, df, targets, change, gap_seconds=600)
+    for i, got in runs:
         np.testing.assert_allclose(got.iloc[0].to_numpy(), full.iloc[i].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

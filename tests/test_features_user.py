@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from core.schema import BROKEN_CLOCK_BEFORE, TRAIN_COLUMNS
+from core.schema import BROKEN_CLOCK_BEFORE
 from core.settings import FeatureSettings
 from features.history import History
 from features.user import user_features
+from tests.featurekit import base_row, change_future, future_changed, group_features, logit
 from tests.frames import targets_frame, train_frame
 
 T = 1_478_000_000  # 2016-11-01 11:33:20 UTC
@@ -20,35 +23,10 @@ H3, H14 = 3 * DAY, 14 * DAY  # the half-lives, in seconds
 K = 2.0  # PRIOR_STRENGTH in these tests (patched), to keep the arithmetic short
 SETTINGS = FeatureSettings(session_gap_minutes=10.0, prior_strength=K)
 NAN = np.nan
-BASE = {
-    "genre_id": 1,
-    "ts_listen": T,
-    "media_id": 1,
-    "album_id": 1,
-    "context_type": 0,
-    "release_date": 20160101,
-    "platform_name": 0,
-    "platform_family": 0,
-    "media_duration": 200,
-    "listen_type": 0,
-    "user_gender": 0,
-    "user_id": 1,
-    "artist_id": 1,
-    "user_age": 25,
-    "is_listened": 1,
-}
-
-
-def _train(rows: list[dict]) -> pd.DataFrame:
-    return train_frame(BASE, rows)
-
-
-def _targets(rows: list[dict]) -> pd.DataFrame:
-    return targets_frame(BASE, rows)
-
-
-def _features(rows: list[dict], targets: list[dict]) -> pd.DataFrame:
-    return user_features(History(_train(rows), settings=SETTINGS), _targets(targets))
+BASE = base_row(ts_listen=T)
+_train = partial(train_frame, BASE)
+_targets = partial(targets_frame, BASE)
+_features = partial(group_features, user_features, BASE, settings=SETTINGS)
 
 
 def _w(age: float, h: float) -> float:
@@ -92,10 +70,6 @@ U_RATE = (3 + K * G_RATE) / (5 + K)  # 0.625
 U_FLOW = (2 + K * G_FLOW) / (3 + K)  # 0.691667
 
 
-def _logit(p: float) -> float:
-    return float(np.log(p / (1 - p)))
-
-
 def _expit(z: float) -> float:
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -103,8 +77,8 @@ def _expit(z: float) -> float:
 # The hierarchical chain: the user's Flow rate (r2 r3 r4: 2 listened of 3) toward the user's own rate
 # moved by the global Flow gap in log-odds; their Flow starts (r2 r4: 1 of 2) toward that, moved by
 # the global start-vs-Flow gap.
-U_FLOW_OWN = (2 + K * _expit(_logit(U_RATE) + _logit(G_FLOW) - _logit(G_RATE))) / (3 + K)
-U_START_OWN = (1 + K * _expit(_logit(U_FLOW_OWN) + _logit(G_START) - _logit(G_FLOW))) / (2 + K)
+U_FLOW_OWN = (2 + K * _expit(logit(U_RATE) + logit(G_FLOW) - logit(G_RATE))) / (3 + K)
+U_START_OWN = (1 + K * _expit(logit(U_FLOW_OWN) + logit(G_START) - logit(G_FLOW))) / (2 + K)
 # Ages at TA of r1..r4 (r0 has a broken clock: weight 0).
 A1, A2, A3, A4 = TA - T, TA - T - 100, TA - T - 200, TA - T - DAY
 
@@ -139,8 +113,8 @@ EXPECTED = {
     "user_days_since_first": (TA - T) / DAY,  # first valid play r1
     "user_flow_rate_own": U_FLOW_OWN,  # 0.668: below user_flow_rate (0.692), as the user skips more than most
     "user_flow_start_rate_own": U_START_OWN,
-    "user_flow_gap_logit": _logit(U_FLOW_OWN) - _logit(U_RATE),
-    "user_flow_start_gap_logit": _logit(U_START_OWN) - _logit(U_RATE),
+    "user_flow_gap_logit": logit(U_FLOW_OWN) - logit(U_RATE),
+    "user_flow_start_gap_logit": logit(U_START_OWN) - logit(U_RATE),
 }
 
 
@@ -190,8 +164,8 @@ def test_rows_come_back_in_target_order():
                 # Without plays the chain falls through to the global rates.
                 "user_flow_rate_own": G_FLOW,
                 "user_flow_start_rate_own": G_START,
-                "user_flow_gap_logit": _logit(G_FLOW) - _logit(G_RATE),
-                "user_flow_start_gap_logit": _logit(G_START) - _logit(G_RATE),
+                "user_flow_gap_logit": logit(G_FLOW) - logit(G_RATE),
+                "user_flow_start_gap_logit": logit(G_START) - logit(G_RATE),
             },
         ),
         (
@@ -303,27 +277,19 @@ def _random(seed: int, n: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
     return hist, targets
 
 
-def _change_future(hist: pd.DataFrame, t: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    out = hist.copy()
-    fut = out["ts_listen"].to_numpy() >= t
-    out.loc[fut, "is_listened"] = 1 - out.loc[fut, "is_listened"]
-    out.loc[fut, "listen_type"] = 1 - out.loc[fut, "listen_type"]
-    out.loc[fut, "context_type"] = rng.permutation(out.loc[fut, "context_type"].to_numpy())
-    out.loc[fut, "platform_name"] = rng.permutation(out.loc[fut, "platform_name"].to_numpy())
-    out.loc[fut, "ts_listen"] = out.loc[fut, "ts_listen"] + rng.integers(0, 5000, fut.sum()).astype(np.int32)
-    extra = out[fut].head(10).assign(user_id=lambda d: d["user_id"].iloc[::-1].to_numpy())
-    out = pd.concat([out.drop(index=np.flatnonzero(fut)[::2]), extra], ignore_index=True)
-    return out.sample(frac=1.0, random_state=seed).reset_index(drop=True).astype(TRAIN_COLUMNS)
+#: Flip label and Flow of every future row, shuffle context and platform, move it up to 5000 s, reverse the extras' users.
+FUTURE = {
+    "flip": ("is_listened", "listen_type"),
+    "permute": ("context_type", "platform_name"),
+    "shift_ts": 5000,
+    "reverse_extra_users": True,
+}
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_past_only_changing_the_future_moves_nothing(seed):
     hist, targets = _random(seed)
-    before = user_features(History(hist, settings=SETTINGS), targets)
-    for i in range(len(targets)):
-        t = int(targets["ts_listen"].iloc[i])
-        after = user_features(
-            History(_change_future(hist, t, seed), settings=SETTINGS), targets.iloc[[i]].reset_index(drop=True)
-        )
+    change = partial(change_future, seed=seed, **FUTURE)
+    before, runs = future_changed(user_features, hist, targets, change, settings=SETTINGS)
+    for i, after in runs:
         assert_allclose(after.iloc[0].to_numpy(), before.iloc[i].to_numpy(), rtol=1e-6, err_msg=f"target {i}")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from core.schema import TRAIN_COLUMNS
 from core.settings import FeatureSettings
 from features import user_item as user_item_module
-from features.history import History
 from features.user_item import user_item_features
+from tests.featurekit import base_row, change_future, future_changed, group_features, random_catalogue
 from tests.frames import targets_frame, train_frame
 
 T = 1_478_000_000
@@ -20,35 +21,10 @@ K = 2.0  # PRIOR_STRENGTH in these tests (patched)
 SETTINGS = FeatureSettings(session_gap_minutes=10.0, prior_strength=K)
 KP = 1.0  # PAIR_PRIOR_STRENGTH in these tests (patched)
 NAN = np.nan
-BASE = {
-    "genre_id": 5,
-    "ts_listen": T,
-    "media_id": 10,
-    "album_id": 100,
-    "context_type": 0,
-    "release_date": 20160101,
-    "platform_name": 0,
-    "platform_family": 0,
-    "media_duration": 200,
-    "listen_type": 0,
-    "user_gender": 0,
-    "user_id": 1,
-    "artist_id": 1000,
-    "user_age": 25,
-    "is_listened": 1,
-}
-
-
-def _train(rows: list[dict]) -> pd.DataFrame:
-    return train_frame(BASE, rows)
-
-
-def _targets(rows: list[dict]) -> pd.DataFrame:
-    return targets_frame(BASE, rows)
-
-
-def _features(rows: list[dict], targets: list[dict]) -> pd.DataFrame:
-    return user_item_features(History(_train(rows), settings=SETTINGS), _targets(targets))
+BASE = base_row(genre_id=5, ts_listen=T, media_id=10, album_id=100, artist_id=1000)
+_train = partial(train_frame, BASE)
+_targets = partial(targets_frame, BASE)
+_features = partial(group_features, user_item_features, BASE, settings=SETTINGS)
 
 
 @pytest.fixture(autouse=True)
@@ -187,45 +163,19 @@ def test_other_users_plays_do_not_count_as_the_users():
     assert_allclose(out["user_item_genre_share"].iloc[0], 1.0)
 
 
-def _random(seed: int, n: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
-    ts = T + np.cumsum(rng.integers(0, 400, n))
-    ts[rng.random(n) < 0.03] = 1
-    media = rng.integers(0, 25, n)
-    rows = [
-        {
-            "user_id": int(rng.integers(0, 5)),
-            "ts_listen": int(ts[i]),
-            "media_id": int(media[i]),
-            "album_id": int(media[i] // 3),
-            "artist_id": int(media[i] // 6),
-            "genre_id": int(media[i] % 4),
-            "is_listened": int(rng.random() < 0.65),
-        }
-        for i in range(n)
-    ]
-    picks = rng.choice(n, 30, replace=False)
-    return _train(rows), _targets([rows[i] for i in picks] + [{**rows[0], "user_id": 55, "ts_listen": int(ts.max())}])
+def _random(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    extra = {"user_id": 55}  # an unseen user, at the latest time
+    return random_catalogue(BASE, T, seed, broken_ts=1, n_media=25, n_users=5, flow_share=None, extra_target=extra)
 
 
-def _change_future(hist: pd.DataFrame, t: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    out = hist.copy()
-    fut = out["ts_listen"].to_numpy() >= t
-    out.loc[fut, "is_listened"] = 1 - out.loc[fut, "is_listened"]
-    for col in ("media_id", "album_id", "artist_id", "genre_id", "user_id"):
-        out.loc[fut, col] = rng.permutation(out.loc[fut, col].to_numpy())
-    extra = out[fut].head(10).copy()
-    out = pd.concat([out.drop(index=np.flatnonzero(fut)[::2]), extra], ignore_index=True)
-    return out.sample(frac=1.0, random_state=seed).reset_index(drop=True).astype(TRAIN_COLUMNS)
+#: Flip the label of every future row, shuffle their ids among them.
+FUTURE = {"flip": ("is_listened",), "permute": ("media_id", "album_id", "artist_id", "genre_id", "user_id")}
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_past_only_changing_the_future_moves_nothing(seed):
     hist, targets = _random(seed)
-    before = user_item_features(History(hist, settings=SETTINGS), targets)
-    for i in range(len(targets)):
-        t = int(targets["ts_listen"].iloc[i])
-        one = targets.iloc[[i]].reset_index(drop=True)
-        after = user_item_features(History(_change_future(hist, t, seed), settings=SETTINGS), one)
+    change = partial(change_future, seed=seed, **FUTURE)
+    before, runs = future_changed(user_item_features, hist, targets, change, settings=SETTINGS)
+    for i, after in runs:
         assert_allclose(after.iloc[0].to_numpy(), before.iloc[i].to_numpy(), rtol=1e-6, err_msg=f"target {i}")
