@@ -153,7 +153,7 @@ tune: $(SELECTION) ## add OPTUNA_MAX_TRIALS Optuna trials to the LightGBM study 
 	$(PY) -m pipeline.tune --add
 
 # The ablation uses the registry's fixed-parameter LightGBM: model budgets and Optuna do not re-run it.
-$(ABLATION): $(TRAIN_FEATS) $(EX_TRAIN) $(GROUPS_STAMP) $(ABLATION_STAMP) pipeline/ablation.py $(MATRIX_CODE)
+$(ABLATION): $(TRAIN_FEATS) $(EX_TRAIN) $(GROUPS_STAMP) $(SELECTION) $(ABLATION_STAMP) pipeline/ablation.py $(MATRIX_CODE)
 	$(PY) -m pipeline.ablation --out $@
 
 ablation: $(ABLATION) ## drop-one-group ablation of the feature groups (run by train)

@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 
 from core import config
 from core.errors import run_cli
-from core.io import write_json
+from core.io import read_json, write_json
 from core.settings import AblationSettings, ModelSettings, load
 from models.estimators import stratified_subsample
 from models.registry import MODELS
@@ -76,9 +76,34 @@ def ablation(
     return {"full_auc": full, "model": f"{ABLATION_MODEL} (fixed parameters)", "rows": rows}
 
 
-def run(*, settings: AblationSettings, out: Path | None = None) -> dict:
+def _selection_effect(X, y, train, valid, estimator, full_auc: float, selection: Path) -> dict:
+    """The same model's validation AUC with the selected features only, beside all features.
+
+    Does dropping features cost anything?  A question about the features, answered by the
+    ablation's fixed model on the ablation's rows (one more fit here, none in ``make train``).
+    """
+    if not selection.exists():
+        return {}
+    chosen = [f for f in read_json(selection).get("selected") or [] if f in X.columns]
+    if not chosen:
+        return {}
+    model = clone(estimator).fit(X.loc[train, chosen], y[train])
+    auc = float(roc_auc_score(y[valid], model.predict_proba(X.loc[valid, chosen])[:, 1]))
+    log.info("selection effect: AUC %.4f with the %d selected features, %.4f with all %d", auc, len(chosen),
+             full_auc, X.shape[1])  # fmt: skip
+    return {
+        "model": f"{ABLATION_MODEL} (fixed parameters, the ablation's rows)",
+        "auc_selected": auc,
+        "auc_all_features": full_auc,
+        "n_selected": len(chosen),
+        "n_all": int(X.shape[1]),
+    }
+
+
+def run(*, settings: AblationSettings, out: Path | None = None, selection: Path | None = None) -> dict:
     """Compute the ablation table on the train matrix and write it to ``out`` (reports/ablation.json)."""
     m = load_matrix("train")
+    selection = Path(selection or config.MODELS_DIR / "selection.json")
     train, valid = m.training_mask(), m.validation_mask()
     rows = settings.ablation_rows
     if rows is not None and train.sum() > rows:
@@ -96,6 +121,7 @@ def run(*, settings: AblationSettings, out: Path | None = None) -> dict:
     # The registry's 600 rounds at 0.03, shortened: same product of rounds and step.
     model.set_params(model__n_estimators=settings.ablation_trees, model__learning_rate=18.0 / settings.ablation_trees)
     result = ablation(m.X, m.y, m.groups, train, valid, estimator=model)
+    result["selection_effect"] = _selection_effect(m.X, m.y, train, valid, model, result["full_auc"], selection)
     result["training_rows"] = int(train.sum())
     result["model"] += f", {settings.ablation_trees} trees"
     # Which features it measured: the report tells a stale ablation (the quick loop skips it) from a current one.

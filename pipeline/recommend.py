@@ -60,6 +60,7 @@ __all__ = [
     "Recommendation",
     "Recommender",
     "candidate_pool",
+    "pool_context",
     "similar",
     "evaluate",
     "sample_recommendations",
@@ -121,6 +122,7 @@ class Recommender:
         #: "Now": after every known play, past the session gap, so each candidate opens a new session.
         self.now = last + int(self.settings.gap_seconds) + 60
         self.groups = sorted({g for g in FEATURE_GROUPS if any(f.startswith(f"{g}_") for f in self.features)})
+        self._pool_context: PoolContext | None = None
 
     # --- candidates -------------------------------------------------------------------------
 
@@ -134,9 +136,12 @@ class Recommender:
         return self.history.df.iloc[idx.order[start:end]]
 
     def pool(self, user_id: int, *, include_heard: bool = False) -> pd.DataFrame:
+        if self._pool_context is None:
+            self._pool_context = pool_context(self.history.df, self.now)
         return candidate_pool(
-            self.history.df, self.catalogue, self.user_rows(user_id), now=self.now, include_heard=include_heard
-        )
+            self.history.df, self.catalogue, self.user_rows(user_id), now=self.now, include_heard=include_heard,
+            context=self._pool_context,
+        )  # fmt: skip
 
     # --- scoring ----------------------------------------------------------------------------
 
@@ -260,6 +265,45 @@ class Recommender:
         return out
 
 
+@dataclass
+class PoolContext:
+    """What every user's pool shares at one moment ``now``: built once, then each user's pool is cheap."""
+
+    now: int
+    #: The most played tracks of the last ``RECENT_DAYS`` days, most played first.
+    popular: list[int]
+    #: The ``TRACKS_PER_ARTIST`` most played tracks of every artist (artist_id, media_id).
+    best: pd.DataFrame
+    #: Co-listening inputs of :func:`features.neighbours.item_neighbours` over the plays before ``now``.
+    items: np.ndarray
+    ucode: np.ndarray
+    acode: np.ndarray
+    listened: np.ndarray
+    n_users: int
+
+
+def pool_context(history: pd.DataFrame, now: int) -> PoolContext:
+    """The user-independent part of :func:`candidate_pool` as of ``now`` (plays strictly before it)."""
+    ts = history["ts_listen"].to_numpy()
+    past = history[ts < now]
+    recent = past[past["ts_listen"].to_numpy() >= now - RECENT_DAYS * _DAY]
+    popular = recent["media_id"].value_counts().sort_index().sort_values(ascending=False, kind="stable")
+    plays = past.groupby(["artist_id", "media_id"]).size().rename("n").reset_index()
+    plays = plays.sort_values(["artist_id", "n", "media_id"], ascending=[True, False, True], kind="stable")
+    users, ucode = np.unique(past["user_id"].to_numpy(), return_inverse=True)
+    items, acode = np.unique(past["artist_id"].to_numpy(), return_inverse=True)
+    return PoolContext(
+        now=now,
+        popular=[int(m) for m in popular.index[:RECENT_TOP]],
+        best=plays.groupby("artist_id", sort=False).head(TRACKS_PER_ARTIST)[["artist_id", "media_id"]],
+        items=items,
+        ucode=ucode,
+        acode=acode,
+        listened=past["is_listened"].to_numpy() == 1,
+        n_users=len(users),
+    )
+
+
 def candidate_pool(
     history: pd.DataFrame,
     catalogue: pd.DataFrame,
@@ -267,24 +311,23 @@ def candidate_pool(
     *,
     now: int,
     include_heard: bool = False,
+    context: PoolContext | None = None,
 ) -> pd.DataFrame:
     """The documented pool for a user as of ``now`` (rows of ``catalogue`` plus a ``source`` column).
 
     Only plays strictly before ``now`` are used, so the pool of a past moment (the
-    evaluation) is built exactly as it was then.
+    evaluation) is built exactly as it was then.  ``context`` (:func:`pool_context` at the
+    same ``now``) saves rebuilding the part every user shares.
     """
-    past = history[history["ts_listen"].to_numpy() < now]
-    recent = past[past["ts_listen"].to_numpy() >= now - RECENT_DAYS * _DAY]
-    popular = recent["media_id"].value_counts().sort_index().sort_values(ascending=False, kind="stable")
-    picked: dict[int, str] = dict.fromkeys(popular.index[:RECENT_TOP].tolist(), "popular lately")
+    if context is None or context.now != now:
+        context = pool_context(history, now)
+    picked: dict[int, str] = dict.fromkeys(context.popular, "popular lately")
     mine = user_rows[user_rows["ts_listen"].to_numpy() < now]
     if len(mine):
         liked = mine[mine["is_listened"] == 1]["artist_id"].value_counts().sort_index()
         top_artists = liked.sort_values(ascending=False, kind="stable").index[:USER_TOP_ARTISTS].to_numpy()
-        near = _near_artists(past, top_artists)
-        plays = past.groupby(["artist_id", "media_id"]).size().rename("n").reset_index()
-        plays = plays.sort_values(["artist_id", "n", "media_id"], ascending=[True, False, True], kind="stable")
-        best = plays.groupby("artist_id", sort=False).head(TRACKS_PER_ARTIST)
+        near = _near_artists(context, top_artists)
+        best = context.best
         for source, artists in (("your artists", top_artists), ("artists like yours", near)):
             for m in best[best["artist_id"].isin(artists)]["media_id"].tolist():
                 picked.setdefault(int(m), source)
@@ -297,19 +340,19 @@ def candidate_pool(
     return out
 
 
-def _near_artists(past: pd.DataFrame, artists: np.ndarray) -> np.ndarray:
+def _near_artists(context: PoolContext, artists: np.ndarray) -> np.ndarray:
     """The ``NEIGHBOURS`` nearest artists of each of ``artists`` by co-listening (features.neighbours)."""
-    if len(artists) == 0 or past.empty:
+    if len(artists) == 0 or len(context.items) == 0:
         return np.array([], dtype=np.int64)
     from features.neighbours import item_neighbours  # the co-listening similarity of the neighbours group
 
-    users, ucode = np.unique(past["user_id"].to_numpy(), return_inverse=True)
-    items, acode = np.unique(past["artist_id"].to_numpy(), return_inverse=True)
+    items = context.items
     cand = np.searchsorted(items, artists)
     cand = cand[(cand < len(items)) & (items[np.minimum(cand, len(items) - 1)] == artists)]
     nb, _ = item_neighbours(
-        ucode, acode, past["is_listened"].to_numpy() == 1, len(users), len(items), cand, min_listeners=3, user_cap=50
-    )
+        context.ucode, context.acode, context.listened, context.n_users, len(items), cand, min_listeners=3,
+        user_cap=50,
+    )  # fmt: skip
     nb = nb[:, :NEIGHBOURS]
     return np.setdiff1d(items[nb[nb >= 0]], artists)
 

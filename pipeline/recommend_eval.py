@@ -29,7 +29,7 @@ from models.fitting import fit_model, predict_scores
 from models.registry import MODELS
 from pipeline.build_features import compute_group
 from pipeline.data.dataset import Split, load_matrix, load_selection
-from pipeline.recommend import RECENT_DAYS, _catalogue, candidate_pool
+from pipeline.recommend import RECENT_DAYS, _catalogue, candidate_pool, pool_context
 
 log = logging.getLogger("recommend")
 
@@ -87,11 +87,14 @@ def run_evaluation(*, users: int, seed: int, models_dir: Path) -> dict[str, Any]
     model, features = _winner_without_round1(models_dir)
     by_user = df.groupby("user_id", sort=False)
 
-    targets, meta = [], []
-    for row in val.itertuples(index=False):
+    targets, meta, contexts = [], [], {}
+    # In time order, so the users of one day come together and share its pool context.
+    for row in val.sort_values("ts_listen", kind="stable").itertuples(index=False):
         day_start = int(row.ts_listen) // _DAY * _DAY  # the pool as of the user's day: plays before it only
         mine = by_user.get_group(row.user_id) if row.user_id in by_user.groups else df.iloc[:0]
-        pool = candidate_pool(df, catalogue, mine, now=day_start)
+        if day_start not in contexts:  # users of one day share the pool's common part; keep one day only
+            contexts = {day_start: pool_context(df, day_start)}
+        pool = candidate_pool(df, catalogue, mine, now=day_start, context=contexts[day_start])
         recent = df[(df["ts_listen"] < day_start) & (df["ts_listen"] >= day_start - RECENT_DAYS * _DAY)]
         pop = recent["media_id"].value_counts()
         truth = int(row.media_id)

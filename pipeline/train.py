@@ -242,54 +242,6 @@ def importance_table(
     return table.sort_values(["gain", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True), source
 
 
-#: The selection effect is measured with this model, not the winner: one extra fit of a fixed
-#: LightGBM (cached across runs) instead of a refit of the winner, which for the stack is
-#: eight fits.  The question it answers -- does dropping features cost anything? -- is about
-#: the features, and a fixed model answers it as well as the winner.
-SELECTION_EFFECT_MODEL = "lightgbm"
-
-
-def _selection_effect(
-    matrix: Matrix,
-    split: Split,
-    fitted: dict[str, Any],
-    *,
-    settings: ModelSettings,
-    cache: FitCache,
-) -> dict[str, Any]:
-    """The fixed LightGBM's round-1 AUC with the selected features and with every feature."""
-    name = SELECTION_EFFECT_MODEL
-    if name in fitted:
-        m_sel = fitted[name]
-    else:  # the quick loop left it out of the bake-off
-        m_sel, _, _ = _fit(cache, "bakeoff", name, MODELS[name].build(settings), split.X_train, split.y_train)
-    auc_sel = float(roc_auc_score(split.y_valid, predict_scores(m_sel, split.X_valid)))
-    all_split = Split.of(matrix, list(matrix.X.columns))
-    if len(all_split.features) == len(split.features):
-        auc_all = auc_sel
-    else:
-        m_all, _, _ = _fit(
-            cache, "allfeatures", name, MODELS[name].build(settings), all_split.X_train, all_split.y_train,
-            rounds=all_split.r_train,
-        )  # fmt: skip
-        auc_all = float(roc_auc_score(all_split.y_valid, predict_scores(m_all, all_split.X_valid)))
-    log.info(
-        "selection effect (%s): round-1 AUC %.4f with the %d selected features, %.4f with all %d",
-        name,
-        auc_sel,
-        len(split.features),
-        auc_all,
-        len(all_split.features),
-    )
-    return {
-        "model": name,
-        "auc_selected": auc_sel,
-        "auc_all_features": auc_all,
-        "n_selected": len(split.features),
-        "n_all": len(all_split.features),
-    }
-
-
 # --- The stage ----------------------------------------------------------------------
 
 
@@ -359,10 +311,6 @@ def run(
         )
 
         t0 = time.perf_counter()
-        selection_effect = _selection_effect(matrix, split, fitted, settings=settings, cache=cache)
-        timings["selection_effect"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
         X_all = matrix.X[split.features]
         # An ensemble's inner fits (rounds != 1) are the bake-off's fits: passed for reuse.
         final, _, _ = _fit(
@@ -384,7 +332,7 @@ def run(
             validation_folds=folds,
             winner=winner,
             ranking=ranking,
-            selection_effect=selection_effect,
+            selection_effect={},  # in reports/ablation.json since the full-size profile (make ablation)
             optuna=tuned_json.get("optuna") or {},
             timings=timings,
             n_train=int(len(split.y_train)),

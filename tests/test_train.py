@@ -191,7 +191,7 @@ def test_train_writes_the_layout_and_make_tune_continues_the_study(tmp_path, mon
         }
     knn = next(r for r in ranking if r["model"] == "knn")
     assert knn["row_budget"] == 200 and knn["rows_used"] == 200
-    assert set(on_disk["selection_effect"]) >= {"model", "auc_selected", "auc_all_features"}
+    assert on_disk["selection_effect"] == {}  # moved to make ablation (tests/test_ablation.py)
     assert on_disk["optuna"]["n_trials_this_run"] == 2 and on_disk["optuna"]["n_trials_total"] == 2
     assert on_disk["optuna"] == first_tune["optuna"]
     assert on_disk["n_valid"] == 100 and on_disk["n_train"] == 400

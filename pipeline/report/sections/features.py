@@ -205,10 +205,11 @@ def ablation_section(art: Artifacts) -> str:
 
 
 def selection_effect_section(art: Artifacts) -> str:
-    """The fixed LightGBM's AUC with the selected features against all features (pipeline.train)."""
-    se = art.metrics.get("selection_effect") or {}
+    """The fixed LightGBM's AUC with the selected features against all features (pipeline.ablation)."""
+    # reports/ablation.json since the selection effect moved to `make ablation`; older runs had it in metrics.json.
+    se = (art.ablation or {}).get("selection_effect") or art.metrics.get("selection_effect") or {}
     if not se:
-        return note("metrics.json has no selection_effect: run make train.")
+        return not_available("The selection effect (reports/ablation.json)", "ablation")
     a, b = se.get("auc_selected"), se.get("auc_all_features")
     delta = (a - b) if isinstance(a, int | float) and isinstance(b, int | float) else None
     n = (art.params or {}).get("selection") or {}
@@ -222,5 +223,5 @@ def selection_effect_section(art: Artifacts) -> str:
     ) + (
         "<p>A difference inside the AUC interval above means selection mainly made the model smaller and faster; "
         "a clear negative difference would mean the forest threw away signal a model could use. Measured with the "
-        "fixed LightGBM of the bake-off (one cached extra fit), not the winner (for the stack, eight fits).</p>"
+        "ablation's fixed LightGBM on the ablation's rows (one more fit in make ablation), not the winner.</p>"
     )
