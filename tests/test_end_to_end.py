@@ -273,3 +273,55 @@ def test_killed_runs_resume_to_the_same_bytes_as_an_uninterrupted_run_in_another
     assert (project / "submissions/latest.csv").read_bytes() == first_run[1], (
         "same data and seed must give a byte-identical submission, interrupted or not"
     )
+
+
+def test_recommend_prints_n_distinct_known_tracks_best_first_and_refuses_bad_ids(built):
+    train = pd.read_parquet(built / "data/interim/train.parquet")
+    user = int(train["user_id"].value_counts().sort_index().idxmax())
+    proc = make(built, "recommend", f"USER={user}", "N=5")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()[:3].strip().rstrip(".").isdigit()]
+    assert len(lines) == 5, proc.stdout
+    tracks = [int(ln.split("track")[1].split()[0]) for ln in lines]
+    probs = [float(ln.split("p=")[1].split()[0]) for ln in lines]
+    assert len(set(tracks)) == 5 and set(tracks) <= set(train["media_id"].tolist())
+    assert probs == sorted(probs, reverse=True)
+    heard = set(train.loc[train["user_id"] == user, "media_id"].tolist())
+    assert not set(tracks) & heard  # INCLUDE_HEARD is off
+    assert "why:" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+    several = make(built, "recommend", f"USER={user},{user + 1}", "N=3")
+    assert several.stdout.count("Top 3 for user") == 2
+    cold = make(built, "recommend", "USER=987654321", "N=3", "AGE=24", "GENDER=1")
+    assert "has no play in the train history" in cold.stdout and "Top 3 for user 987654321" in cold.stdout
+    for args, needle in (
+        (("recommend", "USER=abc"), "USER='abc' is not an integer id"),
+        (("recommend", f"USER={user}", "N=0"), "N must be between 1 and 500"),
+        (("similar", "MEDIA=123456789"), "123456789"),
+    ):
+        bad = make(built, *args, check=False)
+        assert bad.returncode == 2, bad.stdout + bad.stderr
+        assert needle in bad.stdout + bad.stderr and "Traceback" not in bad.stdout + bad.stderr
+    media = int(train["media_id"].value_counts().sort_index().idxmax())
+    near = make(built, "similar", f"MEDIA={media}", "N=4")
+    assert f"closest to track {media}" in near.stdout
+
+
+def _readme_python() -> str:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Use it from Python") :]
+    return section[section.index("```python\n") + len("```python\n") : section.index("\n```", 10)]
+
+
+def test_the_readme_python_example_runs_as_written(built):
+    code = _readme_python()
+    before = set((built / "submissions").iterdir())
+    proc = subprocess.run(
+        [str(built / ".venv/bin/python"), "-c", code], cwd=built, env=_env(), capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "'auc':" in proc.stdout  # the score it prints
+    new = set((built / "submissions").iterdir()) - before
+    assert len(new) == 1 and next(iter(new)).name.startswith("submission_my_lightgbm_")
+    _check_submission(built, next(iter(new)))
+    latest = pd.read_csv(built / "submissions/latest.csv")
+    assert latest.equals(pd.read_csv(next(iter(new))))  # latest.csv is the example's now
