@@ -30,7 +30,13 @@ FAST_ENV = {
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DSG_"))}
+    # A user's shell: no pytest or pipeline variables, and no parent make's jobserver (under
+    # `make test-all` the inherited MAKEFLAGS would make every child make warn about it).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST", "DSG_")) and k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    }
     env.update(FAST_ENV)
     return env
 
@@ -308,7 +314,8 @@ def test_recommend_prints_n_distinct_known_tracks_best_first_and_refuses_bad_ids
 def _readme_python() -> str:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("## Use it from Python") :]
-    return section[section.index("```python\n") + len("```python\n") : section.index("\n```", 10)]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start : section.index("\n```", start)]
 
 
 def test_the_readme_python_example_runs_as_written(built):

@@ -136,6 +136,8 @@ def _one_size(users: int, scratch: Path) -> dict:
     copy_project(scratch)
     env = {**os.environ, "CI": os.environ.get("CI", "")}
     env.pop("DSG_DATA", None)
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # under `make bench`: a fresh make, with its own -j2
+        env.pop(name, None)
     py = str(scratch / ".venv" / "bin" / "python")
     log.info("size %d users: generating demo data in %s", users, scratch)
     gen = _measure([py, "-m", "pipeline.data.demo", "--users", str(users)], scratch, env, log_path)
