@@ -11,25 +11,12 @@ from features.history import History
 from models.fitting import fit_model, predict_scores
 from models.registry import MODELS
 from pipeline.fitcache import FitCache
+from tests.featurekit import base_row
 from tests.frames import train_frame
 
-BASE = {
-    "genre_id": 1,
-    "ts_listen": 1_478_000_000,
-    "media_id": 10,
-    "album_id": 5,
-    "context_type": 1,
-    "release_date": 20160101,
-    "platform_name": 0,
-    "platform_family": 0,
-    "media_duration": 200,
-    "listen_type": 1,
-    "user_gender": 0,
-    "user_id": 0,
-    "user_age": 20,
-    "artist_id": 3,
-    "is_listened": 1,
-}
+BASE = base_row(
+    ts_listen=1_478_000_000, media_id=10, album_id=5, context_type=1, listen_type=1, user_id=0, user_age=20, artist_id=3
+)
 
 
 def _xy(seed: int = 0):

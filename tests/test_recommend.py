@@ -8,27 +8,12 @@ import pandas as pd
 from pipeline.recommend import _catalogue, candidate_pool
 from pipeline.recommend_eval import rank_metrics
 from pipeline.recommend_why import _sentence
+from tests.featurekit import base_row
 from tests.frames import train_frame
 
 DAY = 86_400
 NOW = 1_480_000_000
-BASE = {
-    "genre_id": 1,
-    "ts_listen": NOW - DAY,
-    "media_id": 1,
-    "album_id": 1,
-    "context_type": 1,
-    "release_date": 20160101,
-    "platform_name": 0,
-    "platform_family": 0,
-    "media_duration": 200,
-    "listen_type": 1,
-    "user_gender": 0,
-    "user_id": 0,
-    "user_age": 20,
-    "artist_id": 100,
-    "is_listened": 1,
-}
+BASE = base_row(ts_listen=NOW - DAY, context_type=1, listen_type=1, user_id=0, user_age=20, artist_id=100)
 
 
 def _history() -> pd.DataFrame:
