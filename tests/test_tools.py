@@ -76,3 +76,48 @@ def test_baseline_never_scores_against_the_demo_answers_of_other_data(monkeypatc
     monkeypatch.setattr(config, "is_demo_data", lambda *a, **k: False)  # e.g. altgen files copied into data/raw
     assert baseline._answers_path(None) is None
     assert baseline._answers_path(str(tmp_path / "a.csv")) == tmp_path / "a.csv"
+
+
+def test_baseline_prints_the_margin_with_its_paired_interval_and_saves_its_predictions(
+    monkeypatch, tmp_path, capsys
+) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from core import config
+
+    rng = np.random.default_rng(0)
+    n = 400
+    ids = np.arange(n, dtype=np.int64) + 100
+    y = (rng.random(n) < 0.5).astype(int)
+    ours = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.2, n), 0, 1)
+    theirs = np.clip(0.5 + 0.05 * (y - 0.5) + rng.normal(0, 0.2, n), 0, 1)
+    data = tmp_path / "data"
+    (data / "interim").mkdir(parents=True)
+    for name, value in {
+        "ROOT": tmp_path,
+        "DATA": data,
+        "TRAIN_PARQUET": data / "interim/train.parquet",
+        "TEST_PARQUET": data / "interim/test.parquet",
+        "REPORTS": tmp_path / "reports",
+        "SUBMISSIONS": tmp_path / "submissions",
+    }.items():
+        monkeypatch.setattr(config, name, value)
+    pd.DataFrame({"user_id": [1]}).to_parquet(config.TRAIN_PARQUET)
+    pd.DataFrame({"sample_id": ids}).to_parquet(config.TEST_PARQUET)
+    config.SUBMISSIONS.mkdir()
+    pd.DataFrame({"sample_id": ids[::-1], "is_listened": ours[::-1]}).to_csv(
+        config.SUBMISSIONS / "latest.csv", index=False
+    )
+    pd.DataFrame({"sample_id": ids, "is_listened": y}).to_csv(tmp_path / "answers.csv", index=False)
+    monkeypatch.setattr(baseline, "fit_predict", lambda train, test, **kw: theirs)
+    monkeypatch.setattr(sys, "argv", ["baseline", "--no-validation", "--answers", str(tmp_path / "answers.csv")])
+    baseline.main()
+    out = capsys.readouterr().out
+    margin = roc_auc_score(y, ours) - roc_auc_score(y, theirs)
+    line = next(ln for ln in out.splitlines() if "margin over the baseline" in ln)
+    assert f"{margin:+.4f} [" in line and "paired bootstrap 95%" in line
+    lo, hi = (float(v) for v in line.split("[")[1].split("]")[0].split(","))
+    assert 0 < lo < margin < hi  # clearly better on these rows, and the interval brackets the gap
+    saved = pd.read_csv(config.REPORTS / "baseline_test_predictions.csv")
+    assert saved["sample_id"].tolist() == ids.tolist()
+    assert np.allclose(saved["is_listened"].to_numpy(), theirs, atol=1e-6)

@@ -44,6 +44,7 @@ from sklearn.model_selection import KFold
 from core import config
 from core.settings import ModelSettings, load
 from pipeline.data.dataset import before_each_users_cut
+from pipeline.scoring import paired_auc_delta
 
 KEYS: list[list[str]] = [
     ["user_id"],
@@ -185,11 +186,20 @@ def main() -> None:
     p = fit_predict(train, test, seed=settings.seed, fit_rows=args.fit_rows, n_jobs=settings.n_jobs)
     base = roc_auc_score(y, p)
     print(f"baseline test AUC: {base:.4f}   ({time.perf_counter() - t0:.0f}s)")
+    # The baseline's own submission, beside the pipeline's (never over them): for other comparisons.
+    out = config.REPORTS / "baseline_test_predictions.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"sample_id": ids, "is_listened": p}).to_csv(out, index=False, float_format="%.6f")
+    print(f"baseline test predictions: {out}")
     latest = _submission()
     if latest is not None:
-        sub = pd.read_csv(latest).set_index("sample_id")["is_listened"]
-        ours = roc_auc_score(y, sub.loc[ids].to_numpy())
-        print(f"pipeline test AUC (submissions/latest.csv): {ours:.4f}   margin over the baseline {ours - base:+.4f}")
+        sub = pd.read_csv(latest).set_index("sample_id")["is_listened"].loc[ids].to_numpy()
+        # Paired bootstrap: both sides scored on the same resampled test rows.
+        delta, lo, hi = paired_auc_delta(y, sub, p, n_boot=settings.bootstrap_rounds, seed=settings.seed)
+        print(
+            f"pipeline test AUC (submissions/latest.csv): {roc_auc_score(y, sub):.4f}   margin over the baseline "
+            f"{delta:+.4f} [{lo:+.4f}, {hi:+.4f}] (paired bootstrap 95%, {settings.bootstrap_rounds} resamples)"
+        )
 
 
 if __name__ == "__main__":
