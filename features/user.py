@@ -87,7 +87,7 @@ def _decayed_sums(
     to the user's first valid-clock play (an anchor in the past of any target that has a
     valid row before it), accumulated per user (a segmented cumulative sum, so no
     cancellation between users of very different scales), and the anchor is cancelled at
-    query time in log space.  Broken-clock rows (``ts < MIN_VALID_TS``) get weight 0: their
+    query time in log space.  Broken-clock rows (``ts < core.schema.BROKEN_CLOCK_BEFORE``) get weight 0: their
     age is unknown.  Returns the decayed count ``D`` and sums, 0 where there is nothing.
     """
     idx = history.index("user_id")

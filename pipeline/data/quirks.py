@@ -21,7 +21,7 @@ QUIRKS: dict[str, dict[str, str]] = {
     "broken_clock": {
         "description": "ts_listen before 2010-01-01 (device with a broken clock: values like 1, 865, Jan 1980)",
         "handling": "Loaded unchanged, not an error. The rows keep their place in the history, but time "
-        "features (hour, weekday, gaps) are left missing for them (features.params.MIN_VALID_TS).",
+        "features (hour, weekday, gaps) are left missing for them (core.schema.BROKEN_CLOCK_BEFORE).",
     },
     "release_date_19000101": {
         "description": "release_date = 19000101, a placeholder for an unknown release date",
