@@ -37,6 +37,31 @@ def pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return codes
 
 
+def _combined(
+    history: History, targets: pd.DataFrame, order: np.ndarray, cols: tuple[str, ...]
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """Codes of the fields ``cols`` and of their combination, for history rows in ``order``.
+
+    Returns each field's sorted ids, each field's code per row, the targets' field codes
+    (one column a field, -1 where unseen), the combination's code per row, and the
+    combination -> field codes table.
+    """
+    uniqs, codes, t_codes = [], [], []
+    for col in cols:
+        uniq, c = _sorted_codes(history.col(col)[order])
+        uniqs.append(uniq)
+        codes.append(c.astype(np.int64))
+        t_codes.append(codes_of(targets[col].to_numpy(), uniq))
+    combo = codes[0]
+    for c in codes[1:]:
+        combo = pair_codes(combo, c)
+    combo = combo.astype(np.int64)
+    table = np.zeros((int(combo.max()) + 1 if len(combo) else 0, len(cols)), dtype=np.int64)
+    for j, c in enumerate(codes):
+        table[combo, j] = c
+    return uniqs, codes, np.stack(t_codes, axis=1), combo, table
+
+
 class FmData:
     """History in the user index's sorted order, with global codes of every field."""
 
@@ -61,41 +86,14 @@ class FmData:
         self.ts = idx.ts_sorted
         self.y = history.y[order]
         # Item fields: global codes in id order; the item is the combination of the fields.
-        self.field_uniq, fcodes, t_fcodes = [], [], []
-        for col in item_fields:
-            uniq, codes = _sorted_codes(history.col(col)[order])
-            self.field_uniq.append(uniq)
-            fcodes.append(codes.astype(np.int64))
-            t_fcodes.append(codes_of(targets[col].to_numpy(), uniq))
-        self.t_fcodes = np.stack(t_fcodes, axis=1)
-        item = fcodes[0]
-        for c in fcodes[1:]:
-            item = pair_codes(item, c)
-        self.item = item.astype(np.int64)
-        self.n_items = int(item.max()) + 1 if len(item) else 0
-        # Fields of each item (global codes).
-        self.item_fields = np.zeros((self.n_items, len(item_fields)), dtype=np.int64)
-        for j, c in enumerate(fcodes):
-            self.item_fields[self.item, j] = c
+        self.field_uniq, _, self.t_fcodes, self.item, self.item_fields = _combined(history, targets, order, item_fields)
+        self.n_items = len(self.item_fields)
         self.n_field = [len(u) for u in self.field_uniq]
         # Context fields (bias only): codes per field, and the combination's code.
-        self.ctx_uniq, ccodes, t_ccodes = [], [], []
         cols = tuple(dict.fromkeys(("listen_type", *context_fields)))
-        for col in cols:
-            uniq, codes = _sorted_codes(history.col(col)[order])
-            self.ctx_uniq.append(uniq)
-            ccodes.append(codes.astype(np.int64))
-            t_ccodes.append(codes_of(targets[col].to_numpy(), uniq))
+        self.ctx_uniq, ccodes, self.t_ccodes, self.ctx, self.ctx_fields = _combined(history, targets, order, cols)
         self.ctx_cols = cols
-        combo = ccodes[0]
-        for c in ccodes[1:]:
-            combo = pair_codes(combo, c)
-        self.ctx = combo.astype(np.int64)
-        self.n_ctx = int(combo.max()) + 1 if len(combo) else 0
-        self.ctx_fields = np.zeros((self.n_ctx, len(cols)), dtype=np.int64)
-        for j, c in enumerate(ccodes):
-            self.ctx_fields[self.ctx, j] = c
-        self.t_ccodes = np.stack(t_ccodes, axis=1)
+        self.n_ctx = len(self.ctx_fields)
         flow_code = codes_of(np.array([1]), self.ctx_uniq[0])[0]
         self.flow = ccodes[0] == flow_code
         self.ctx_flow = self.ctx_fields[:, 0] == flow_code
