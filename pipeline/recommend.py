@@ -270,8 +270,8 @@ class PoolContext:
     """What every user's pool shares at one moment ``now``: built once, then each user's pool is cheap."""
 
     now: int
-    #: The most played tracks of the last ``RECENT_DAYS`` days, most played first.
-    popular: list[int]
+    #: Plays of each track in the last ``RECENT_DAYS`` days, most played first (ties: lower id).
+    recent_plays: pd.Series
     #: The ``TRACKS_PER_ARTIST`` most played tracks of every artist (artist_id, media_id).
     best: pd.DataFrame
     #: Co-listening inputs of :func:`features.neighbours.item_neighbours` over the plays before ``now``.
@@ -280,6 +280,11 @@ class PoolContext:
     acode: np.ndarray
     listened: np.ndarray
     n_users: int
+
+    @property
+    def popular(self) -> list[int]:
+        """The ``RECENT_TOP`` most played tracks of the last ``RECENT_DAYS`` days, most played first."""
+        return [int(m) for m in self.recent_plays.index[:RECENT_TOP]]
 
 
 def pool_context(history: pd.DataFrame, now: int) -> PoolContext:
@@ -294,7 +299,7 @@ def pool_context(history: pd.DataFrame, now: int) -> PoolContext:
     items, acode = np.unique(past["artist_id"].to_numpy(), return_inverse=True)
     return PoolContext(
         now=now,
-        popular=[int(m) for m in popular.index[:RECENT_TOP]],
+        recent_plays=popular,
         best=plays.groupby("artist_id", sort=False).head(TRACKS_PER_ARTIST)[["artist_id", "media_id"]],
         items=items,
         ucode=ucode,

@@ -29,7 +29,7 @@ from models.fitting import fit_model, predict_scores
 from models.registry import MODELS
 from pipeline.build_features import compute_group
 from pipeline.data.dataset import Split, load_matrix, load_selection
-from pipeline.recommend import RECENT_DAYS, _catalogue, candidate_pool, pool_context
+from pipeline.recommend import _catalogue, candidate_pool, pool_context
 
 log = logging.getLogger("recommend")
 
@@ -95,8 +95,7 @@ def run_evaluation(*, users: int, seed: int, models_dir: Path) -> dict[str, Any]
         if day_start not in contexts:  # users of one day share the pool's common part; keep one day only
             contexts = {day_start: pool_context(df, day_start)}
         pool = candidate_pool(df, catalogue, mine, now=day_start, context=contexts[day_start])
-        recent = df[(df["ts_listen"] < day_start) & (df["ts_listen"] >= day_start - RECENT_DAYS * _DAY)]
-        pop = recent["media_id"].value_counts()
+        pop = contexts[day_start].recent_plays  # the popularity ranking: plays in the last RECENT_DAYS
         truth = int(row.media_id)
         ids = pool.index.to_numpy()
         if truth not in set(ids.tolist()):
