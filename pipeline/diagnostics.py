@@ -23,6 +23,12 @@ __all__ = ["HISTORY_BANDS", "segments_of", "segment_table", "paired_deltas"]
 
 #: Plays before the row: (label, lower bound inclusive); the last band is open.
 HISTORY_BANDS = (("no history", 0), ("1-49 plays", 1), ("50-199", 50), ("200-999", 200), ("1,000+", 1000))
+#: (feature column, segment): the row is in "yes" where the column is positive.
+_YES_NO = (
+    ("user_item_media_played", "track heard before"),
+    ("user_item_artist_log_plays", "artist heard before"),
+    ("media_new_release", "new release"),
+)
 
 
 def segments_of(X: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -33,15 +39,10 @@ def segments_of(X: pd.DataFrame) -> dict[str, np.ndarray]:
         bounds = np.array([b for _, b in HISTORY_BANDS], dtype=np.float64)
         band = np.searchsorted(bounds, plays, side="right") - 1
         out["user history"] = np.array([HISTORY_BANDS[i][0] for i in band], dtype=object)
-    if "user_item_media_played" in X.columns:
-        heard = np.nan_to_num(X["user_item_media_played"].to_numpy(dtype=np.float64), nan=0.0) > 0
-        out["track heard before"] = np.where(heard, "yes", "no").astype(object)
-    if "user_item_artist_log_plays" in X.columns:
-        met = np.nan_to_num(X["user_item_artist_log_plays"].to_numpy(dtype=np.float64), nan=0.0) > 0
-        out["artist heard before"] = np.where(met, "yes", "no").astype(object)
-    if "media_new_release" in X.columns:
-        new = np.nan_to_num(X["media_new_release"].to_numpy(dtype=np.float64), nan=0.0) > 0
-        out["new release"] = np.where(new, "yes", "no").astype(object)
+    for column, kind in _YES_NO:
+        if column in X.columns:
+            yes = np.nan_to_num(X[column].to_numpy(dtype=np.float64), nan=0.0) > 0
+            out[kind] = np.where(yes, "yes", "no").astype(object)
     return out
 
 
