@@ -42,6 +42,7 @@ endif
 GROUPS := $(subst $(comma), ,$(GROUPS))
 TRAIN_FEATS := $(GROUPS:%=$(FEAT)/train/%.parquet)
 TEST_FEATS := $(GROUPS:%=$(FEAT)/test/%.parquet)
+NOW_FEATS := $(GROUPS:%=$(FEAT)/now/%.parquet)
 ALL_STAMPS := $(FEATURES_STAMP) $(GROUPS_STAMP) $(SELECT_STAMP) $(ABLATION_STAMP) $(TUNE_STAMP) $(MODELS_STAMP) $(SUBMIT_STAMP)
 
 # Code each step depends on: a change here re-runs that step (and what follows).
@@ -130,11 +131,17 @@ $(EX_TEST): $(TEST_PQ) pipeline/data/examples.py
 $(FEAT)/train/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TRAIN)
 	$(PY) -m pipeline.build_features --group $* --split train --history $(TRAIN_PQ) --examples $(EX_TRAIN) --out $@
 
-$(FEAT)/test/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TEST)
-	$(PY) -m pipeline.build_features --group $* --split test --history $(TRAIN_PQ) --examples $(EX_TEST) --out $@
+# The report's sample users' candidates at "now" (pipeline/pool.py): their features are
+# computed in the test rows' pass (one rule, two outputs), not in a pass of their own.
+$(EX_NOW): $(TRAIN_PQ) $(TEST_PQ) $(FEATURES_STAMP) pipeline/pool.py features/neighbours.py
+	$(PY) -m pipeline.pool --history $(TRAIN_PQ) --test $(TEST_PQ) --out $@
+
+$(FEAT)/test/%.parquet $(FEAT)/now/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TEST) $(EX_NOW)
+	$(PY) -m pipeline.build_features --group $* --split test --history $(TRAIN_PQ) --examples $(EX_TEST) \
+		--out $(FEAT)/test/$*.parquet --now-examples $(EX_NOW) --now-out $(FEAT)/now/$*.parquet
 
 # A group split over two modules: the second one's changes rebuild it too.
-$(FEAT)/train/fm.parquet $(FEAT)/test/fm.parquet: features/fm_data.py
+$(FEAT)/train/fm.parquet $(FEAT)/test/fm.parquet $(FEAT)/now/fm.parquet: features/fm_data.py
 
 features: $(SUMMARY) $(TRAIN_FEATS) $(TEST_FEATS) ## validate data/raw, build the examples and every feature group
 
@@ -171,8 +178,8 @@ REPORT_NEEDS := $(WINNER) $(RECO) $(if $(strip $(MODELS)),,$(ABLATION))
 $(REPORT): $(REPORT_NEEDS) $(REPORT_CODE) | $(SUMMARY)
 	$(PY) -m pipeline.report --out $@
 
-RECO_CODE := pipeline/recommend.py pipeline/recommend_why.py
-$(RECO): $(WINNER) $(TRAIN_PQ) $(TEST_PQ) $(RECO_CODE)
+RECO_CODE := pipeline/recommend.py pipeline/recommend_why.py pipeline/pool.py
+$(RECO): $(WINNER) $(EX_NOW) $(NOW_FEATS) $(RECO_CODE)
 	$(PY) -m pipeline.recommend --samples --out $@
 
 train: $(REPORT) ## model bake-off (MODELS=a,b for a subset), refit of the winner, ablation, HTML report

@@ -28,6 +28,8 @@ TEST_PARQUET = INTERIM / "test.parquet"
 DATA_SUMMARY = INTERIM / "data_summary.json"
 EXAMPLES_TRAIN = PROCESSED / "examples_train.parquet"
 EXAMPLES_TEST = PROCESSED / "examples_test.parquet"
+#: The report's sample users' candidates at "now" (pipeline.pool); featured in the test pass.
+EXAMPLES_NOW = PROCESSED / "examples_now.parquet"
 FEATURES_DIR = PROCESSED / "features"
 #: Values computed once per train history and shared by processes (index orders, snapshot fits).
 HISTORY_CACHE = PROCESSED / "cache"

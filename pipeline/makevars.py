@@ -35,6 +35,7 @@ _PATHS = {
     "SUMMARY": config.DATA_SUMMARY,
     "EX_TRAIN": config.EXAMPLES_TRAIN,
     "EX_TEST": config.EXAMPLES_TEST,
+    "EX_NOW": config.EXAMPLES_NOW,
     "FEAT": config.FEATURES_DIR,
     "ART": config.MODELS_DIR,
     "STAMPS": config.STAMPS,

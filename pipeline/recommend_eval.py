@@ -29,7 +29,7 @@ from models.fitting import fit_model, predict_scores
 from models.registry import MODELS
 from pipeline.build_features import compute_group
 from pipeline.data.dataset import Split, load_matrix, load_selection
-from pipeline.recommend import _catalogue, candidate_pool, pool_context
+from pipeline.pool import candidate_pool, catalogue, pool_context
 
 log = logging.getLogger("recommend")
 
@@ -83,7 +83,7 @@ def run_evaluation(*, users: int, seed: int, models_dir: Path) -> dict[str, Any]
     val = val.iloc[np.sort(rng.choice(len(val), size=min(users, len(val)), replace=False))]
     df = pd.read_parquet(config.TRAIN_PARQUET)
     history = History(df, settings=load(FeatureSettings), store=config.HISTORY_CACHE)
-    catalogue = _catalogue(df)
+    cat = catalogue(df)
     model, features = _winner_without_round1(models_dir)
     by_user = df.groupby("user_id", sort=False)
 
@@ -94,14 +94,14 @@ def run_evaluation(*, users: int, seed: int, models_dir: Path) -> dict[str, Any]
         mine = by_user.get_group(row.user_id) if row.user_id in by_user.groups else df.iloc[:0]
         if day_start not in contexts:  # users of one day share the pool's common part; keep one day only
             contexts = {day_start: pool_context(df, day_start)}
-        pool = candidate_pool(df, catalogue, mine, now=day_start, context=contexts[day_start])
+        pool = candidate_pool(df, cat, mine, now=day_start, context=contexts[day_start])
         pop = contexts[day_start].recent_plays  # the popularity ranking: plays in the last RECENT_DAYS
         truth = int(row.media_id)
         ids = pool.index.to_numpy()
         if truth not in set(ids.tolist()):
             ids = np.append(ids, truth)
         base = {c: getattr(row, c) for c in examples.columns if c not in ("example_id", "is_listened")}
-        cand = catalogue.reindex(ids)
+        cand = cat.reindex(ids)
         frame = pd.DataFrame({**base, "media_id": ids}, index=range(len(ids)))
         for c in ("album_id", "artist_id", "genre_id", "release_date", "media_duration"):
             known = cand[c].notna().to_numpy()

@@ -6,6 +6,7 @@ the checkout is never touched.  These are the slowest tests (tens of seconds eac
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -316,6 +317,31 @@ def _readme_python() -> str:
     section = readme[readme.index("## Use it from Python") :]
     start = section.index("```python\n") + len("```python\n")
     return section[start : section.index("\n```", start)]
+
+
+def test_sample_recommendations_from_the_feature_stage_equal_a_recompute(built):
+    """The report's three users are scored from features the test pass computed (features/now/):
+    the same tracks and probabilities as computing their features afresh."""
+    assert sorted(p.name for p in (built / "data/processed/features/now").iterdir()) == sorted(
+        p.name for p in (built / "data/processed/features/test").iterdir()
+    )
+    code = (
+        "import json; from pathlib import Path; from pipeline.recommend import sample_recommendations; "
+        "print(json.dumps(sample_recommendations(features_dir=Path('no-such-dir'))['users'], default=str))"
+    )
+    proc = subprocess.run(
+        [str(built / ".venv/bin/python"), "-c", code], cwd=built, env=_env(), capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fresh = json.loads(proc.stdout.strip().splitlines()[-1])
+    saved = json.loads((built / "reports/recommendations.json").read_text())["users"]
+    assert sorted(fresh) == sorted(saved) == ["heavy", "light", "median"]  # (the JSON's keys are sorted)
+    for label in saved:
+        assert fresh[label]["user_id"] == saved[label]["user_id"]
+        got = [(t["media_id"], round(t["p_listen"], 9), t["why"]) for t in saved[label]["top"]]
+        assert got == [(t["media_id"], round(t["p_listen"], 9), t["why"]) for t in fresh[label]["top"]]
+        assert len(got) == 10
 
 
 def test_the_readme_python_example_runs_as_written(built):

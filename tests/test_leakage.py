@@ -13,7 +13,7 @@ import pytest
 from core.schema import TRAIN_COLUMNS
 from features import FEATURE_GROUPS
 from features.history import History
-from pipeline.build_features import compute_group
+from pipeline.build_features import compute_group, compute_with_riders
 from pipeline.data.examples import build_test_examples, build_train_examples
 
 T0 = 1_478_000_000  # early Nov 2016
@@ -117,3 +117,23 @@ def test_the_past_does_move_something(group):
     changed.loc[past, "ts_listen"] = changed.loc[past, "ts_listen"] - 3_000
     after = compute_group(group, History(changed, gap_seconds=600), targets).drop(columns="example_id")
     assert not np.allclose(before.to_numpy(float), after.to_numpy(float), equal_nan=True)
+
+
+@pytest.mark.parametrize("group", list(FEATURE_GROUPS))
+def test_riders_leave_the_test_rows_bytes_alone(group):
+    """The report's sample candidates ride along in the test pass (make features): the test
+    rows' features must be the same bytes with and without them, and theirs the same as alone."""
+    hist = _history(seed=3)
+    targets = _targets(hist)
+    test = targets[targets["round"] == 0].reset_index(drop=True)
+    now = int(hist["ts_listen"].max()) + 3_600
+    riders = targets.iloc[:30].copy()  # other users and tracks, put at "now" (as pipeline.pool does)
+    riders["ts_listen"] = np.int32(now)
+    riders["user_id"] = np.where(np.arange(30) < 20, 3, 999).astype(riders["user_id"].dtype)
+    riders = riders.reset_index(drop=True).assign(example_id=np.arange(30, dtype=np.int64))
+    history = History(hist, gap_seconds=600)
+    alone = compute_group(group, history, test)
+    with_riders, rider_rows = compute_with_riders(group, history, test, riders)
+    pd.testing.assert_frame_equal(with_riders, alone, check_exact=True)
+    pd.testing.assert_frame_equal(rider_rows, compute_group(group, history, riders), check_exact=True)
+    assert rider_rows["example_id"].tolist() == list(range(30))

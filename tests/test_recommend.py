@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.recommend import _catalogue, candidate_pool
+from pipeline.pool import candidate_pool
+from pipeline.pool import catalogue as _catalogue
 from pipeline.recommend_eval import rank_metrics
 from pipeline.recommend_why import _sentence
 from tests.featurekit import base_row
