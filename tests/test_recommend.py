@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.pool import candidate_pool
+from pipeline.pool import NEIGHBOURS, candidate_pool, pool_context
 from pipeline.pool import catalogue as _catalogue
 from pipeline.recommend_eval import rank_metrics
 from pipeline.recommend_why import _sentence
@@ -68,3 +68,31 @@ def test_reasons_read_the_feature_value() -> None:
     assert _sentence("item_media_rate", 0.8) == "listeners keep it 80% of the time"
     assert _sentence("cf_artist_listen_cos", 0.3) == "users like you keep it"
     assert _sentence("unknown_feature", 1.0) is None and _sentence("item_media_rate", float("nan")) is None
+
+
+def _co_listening(seed: int) -> pd.DataFrame:
+    """40 users who each listen to a few of 12 artists (artists 0-5 and 6-11 tend to go together)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(40):
+        block = 0 if u < 20 else 6
+        for a in rng.choice(6, size=4, replace=False) + block:
+            rows += [{"user_id": u, "artist_id": 200 + a, "media_id": 1000 + 10 * a + int(rng.integers(3))}] * 2
+        rows.append({"user_id": u, "artist_id": 200 + (6 - block) + int(rng.integers(6)), "media_id": 5})
+    return train_frame(BASE, rows)
+
+
+def test_warming_many_users_artists_at_once_gives_each_the_same_neighbours() -> None:
+    df = _co_listening(seed=4)
+    alone = pool_context(df, NOW)
+    alone.warm(np.array([201]))
+    together = pool_context(df, NOW)
+    together.warm(np.array([207, 201, 203, 999]))  # 999: never played, no neighbours
+    assert len(alone.near[201]) == NEIGHBOURS  # co-listened artists of the same block first
+    assert alone.near[201].tolist() == together.near[201].tolist()
+    assert set(alone.near[201].tolist()) <= set(range(200, 206))
+    assert together.near[999].tolist() == []
+    mine = df[df["user_id"] == 3]
+    cold = candidate_pool(df, _catalogue(df), mine, now=NOW)
+    warm = candidate_pool(df, _catalogue(df), mine, now=NOW, context=together)
+    pd.testing.assert_frame_equal(cold, warm)
