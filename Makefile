@@ -133,7 +133,7 @@ $(FEAT)/train/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TRAIN)
 
 # The report's sample users' candidates at "now" (pipeline/pool.py): their features are
 # computed in the test rows' pass (one rule, two outputs), not in a pass of their own.
-$(EX_NOW): $(TRAIN_PQ) $(TEST_PQ) $(FEATURES_STAMP) pipeline/pool.py features/neighbours.py
+$(EX_NOW): $(TRAIN_PQ) $(TEST_PQ) $(FEATURES_STAMP) pipeline/pool.py features/colisten.py
 	$(PY) -m pipeline.pool --history $(TRAIN_PQ) --test $(TEST_PQ) --out $@
 
 $(FEAT)/test/%.parquet $(FEAT)/now/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN_PQ) $(EX_TEST) $(EX_NOW)
@@ -142,6 +142,7 @@ $(FEAT)/test/%.parquet $(FEAT)/now/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN
 
 # A group split over two modules: the second one's changes rebuild it too.
 $(FEAT)/train/fm.parquet $(FEAT)/test/fm.parquet $(FEAT)/now/fm.parquet: features/fm_data.py
+$(FEAT)/train/neighbours.parquet $(FEAT)/test/neighbours.parquet $(FEAT)/now/neighbours.parquet: features/colisten.py
 
 features: $(SUMMARY) $(TRAIN_FEATS) $(TEST_FEATS) ## validate data/raw, build the examples and every feature group
 

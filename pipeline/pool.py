@@ -13,7 +13,7 @@ both; see ``pipeline/build_features.py``).
 
 * the ``RECENT_TOP`` most played tracks of the last ``RECENT_DAYS`` days;
 * for each of the user's ``USER_TOP_ARTISTS`` most listened artists, its ``NEIGHBOURS``
-  nearest artists by co-listening (:func:`features.neighbours.item_neighbours` on all of
+  nearest artists by co-listening (:func:`features.colisten.item_neighbours` on all of
   the history) and the ``TRACKS_PER_ARTIST`` most played tracks of those artists and of
   the user's artists themselves;
 * minus the tracks the user has already heard (any play), unless ``include_heard``.
@@ -85,7 +85,7 @@ class PoolContext:
     recent_plays: pd.Series
     #: The ``TRACKS_PER_ARTIST`` most played tracks of every artist (artist_id, media_id).
     best: pd.DataFrame
-    #: Co-listening inputs of :func:`features.neighbours.item_neighbours` over the plays before ``now``.
+    #: Co-listening inputs of :func:`features.colisten.item_neighbours` over the plays before ``now``.
     items: np.ndarray
     ucode: np.ndarray
     acode: np.ndarray
@@ -98,7 +98,7 @@ class PoolContext:
         """Find the neighbours of every artist of ``artists`` not yet known, in one pass over the plays.
 
         An artist's neighbours do not depend on the others asked with it
-        (:func:`features.neighbours.item_neighbours`), so many users' pools share one pass.
+        (:func:`features.colisten.item_neighbours`), so many users' pools share one pass.
         """
         todo = np.unique(np.asarray([a for a in artists if int(a) not in self.near], dtype=np.int64))
         if len(todo) == 0:
@@ -111,7 +111,7 @@ class PoolContext:
             self.near[int(a)] = np.array([], dtype=np.int64)
         if not found.any():
             return
-        from features.neighbours import item_neighbours  # the co-listening similarity of the neighbours group
+        from features.colisten import item_neighbours  # the co-listening similarity of the neighbours group
 
         nb, _ = item_neighbours(
             self.ucode, self.acode, self.listened, self.n_users, len(self.items), cand[found], min_listeners=3,

@@ -11,8 +11,9 @@ from numpy.testing import assert_allclose
 
 from core.settings import FeatureSettings
 from features import neighbours as nb
+from features.colisten import item_neighbours
 from features.history import History
-from features.neighbours import item_neighbours, neighbours_features
+from features.neighbours import neighbours_features
 from tests.featurekit import base_row, future_changed, group_features, redraw_future
 from tests.frames import targets_frame, train_frame
 
@@ -154,8 +155,7 @@ def test_default_columns():
 # --- the similarity itself -----------------------------------------------------------
 
 
-def _neighbours(users, items, listened, cand, *, min_listeners=1, user_cap=50, top_k=3, monkeypatch=None):
-    monkeypatch.setattr(nb, "TOP_K", top_k)
+def _neighbours(users, items, listened, cand, *, min_listeners=1, user_cap=50, top_k=3):
     return item_neighbours(
         np.array(users),
         np.array(items),
@@ -165,33 +165,32 @@ def _neighbours(users, items, listened, cand, *, min_listeners=1, user_cap=50, t
         np.array(cand),
         min_listeners=min_listeners,
         user_cap=user_cap,
+        top_k=top_k,
     )
 
 
-def test_equal_similarities_go_to_the_lower_item(monkeypatch):
+def test_equal_similarities_go_to_the_lower_item():
     # One user listened to 0, 2 and 1: candidate 0's neighbours 1 and 2 are equally similar (1.0).
-    got, sim = _neighbours([0, 0, 0], [0, 2, 1], [1, 1, 1], [0, 2], monkeypatch=monkeypatch)
+    got, sim = _neighbours([0, 0, 0], [0, 2, 1], [1, 1, 1], [0, 2])
     np.testing.assert_array_equal(got, [[1, 2, -1], [0, 1, -1]])
     assert_allclose(sim, [[1, 1, 0], [1, 1, 0]])
 
 
-def test_user_cap_keeps_each_users_most_listened(monkeypatch):
+def test_user_cap_keeps_each_users_most_listened():
     # User 0 listened to item 0 twice and item 1 once; user 1 to items 1 and 2 once each.
     users, items, listened = [0, 0, 0, 1, 1], [0, 0, 1, 1, 2], [1, 1, 1, 1, 1]
     # Capped to one item each: user 0 keeps 0 (most listened), user 1 keeps 1 (tie: lower code).
-    got, _ = _neighbours(users, items, listened, [0, 1, 2], user_cap=1, monkeypatch=monkeypatch)
+    got, _ = _neighbours(users, items, listened, [0, 1, 2], user_cap=1)
     assert (got == -1).all()
     # Uncapped: sets {0, 1} and {1, 2}, weights 1/sqrt2: 1~0 = 1~2 = 1/sqrt2 / sqrt(2/sqrt2 * 1/sqrt2).
-    got, sim = _neighbours(users, items, listened, [1], user_cap=2, monkeypatch=monkeypatch)
+    got, sim = _neighbours(users, items, listened, [1], user_cap=2)
     np.testing.assert_array_equal(got, [[0, 2, -1]])
     assert_allclose(sim[0, :2], [np.sqrt(0.5)] * 2, rtol=1e-6)
 
 
-def test_skips_and_thin_items_stay_out(monkeypatch):
+def test_skips_and_thin_items_stay_out():
     # Item 2 was only skipped; with min_listeners=2 item 3 (one listener) is left out too.
-    got, _ = _neighbours(
-        [0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 3], [1, 1, 0, 1, 1, 1], [0], min_listeners=2, monkeypatch=monkeypatch
-    )
+    got, _ = _neighbours([0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 3], [1, 1, 0, 1, 1, 1], [0], min_listeners=2)
     np.testing.assert_array_equal(got, [[1, -1, -1]])
 
 
