@@ -32,9 +32,10 @@ import pandas as pd
 from core import config
 from core.errors import PipelineError, run_cli
 from core.io import write_parquet
-from core.schema import FEATURE_COLUMNS
+from core.schema import SAMPLE_ID, TEST_COLUMNS
 from core.settings import FeatureSettings, load
 from features.history import History
+from pipeline.data.examples import build_test_examples
 
 log = logging.getLogger("pool")
 
@@ -44,7 +45,6 @@ __all__ = [
     "USER_TOP_ARTISTS",
     "NEIGHBOURS",
     "TRACKS_PER_ARTIST",
-    "EXAMPLE_COLUMNS",
     "PoolContext",
     "Scene",
     "catalogue",
@@ -59,10 +59,6 @@ USER_TOP_ARTISTS = 10
 NEIGHBOURS = 5
 TRACKS_PER_ARTIST = 3
 _DAY = 86_400
-
-#: The columns of an example row, as pipeline.data.examples writes them for the test split.
-EXAMPLE_COLUMNS: dict[str, str] = {"example_id": "int64", "row_id": "int64", "round": "int16"}
-EXAMPLE_COLUMNS |= {c: str(dt) for c, dt in FEATURE_COLUMNS.items()} | {"sample_id": "int32"}
 
 #: The report's sample users: a heavy, a median and a light listener (quantile of train plays).
 SAMPLE_QUANTILES = (("heavy", 0.95), ("median", 0.5), ("light", 0.1))
@@ -265,11 +261,10 @@ class Scene:
         if gender is not None:
             person["user_gender"] = gender
         n = len(pool)
-        out = pd.DataFrame(
+        # Test-file rows (sample_id -1: no submission row), laid out by the test split's own builder.
+        rows = pd.DataFrame(
             {
-                "example_id": np.arange(n, dtype=np.int64),
-                "row_id": np.full(n, -1, dtype=np.int64),
-                "round": np.zeros(n, dtype=np.int16),
+                SAMPLE_ID: -1,
                 "genre_id": pool["genre_id"].to_numpy(),
                 "ts_listen": np.full(n, self.now),
                 "media_id": pool.index.to_numpy(),
@@ -284,10 +279,10 @@ class Scene:
                 "user_id": user_id,
                 "artist_id": pool["artist_id"].to_numpy(),
                 "user_age": person["user_age"],
-                "sample_id": np.full(n, -1, dtype=np.int32),
-            }
+            },
+            index=range(n),
         )
-        return out[list(EXAMPLE_COLUMNS)].astype(EXAMPLE_COLUMNS)
+        return build_test_examples(rows.astype(TEST_COLUMNS))
 
     def sample_users(self) -> dict[str, int]:
         """A heavy, a median and a light listener (by train plays) among the test's users, for the report."""
@@ -309,7 +304,9 @@ def sample_examples(scene: Scene) -> pd.DataFrame:
     pool; ``example_id`` numbers them all.  A user who is two samples at once (a tiny history)
     is listed once per label.
     """
-    frames = [pd.DataFrame({c: pd.Series(dtype=dt) for c, dt in EXAMPLE_COLUMNS.items()})]
+    # Typed and empty, so the layout holds when every pool is empty.
+    frames = [build_test_examples(pd.DataFrame({c: pd.Series(dtype=dt) for c, dt in TEST_COLUMNS.items()}))]
+    frames[0]["sample"], frames[0]["source"] = pd.Series(dtype=str), pd.Series(dtype=str)
     users = scene.sample_users()
     scene.warm_pools(list(users.values()))
     for label, user_id in users.items():
@@ -321,8 +318,7 @@ def sample_examples(scene: Scene) -> pd.DataFrame:
         t["sample"] = label
         t["source"] = pool["source"].to_numpy()
         frames.append(t)
-    out = pd.concat(frames, ignore_index=True).astype(EXAMPLE_COLUMNS)
-    out["sample"], out["source"] = out["sample"].astype(str), out["source"].astype(str)
+    out = pd.concat(frames, ignore_index=True)
     out["example_id"] = np.arange(len(out), dtype=np.int64)
     return out
 

@@ -101,8 +101,11 @@ class Recommender(Scene):
 
     def matrix(self, targets: pd.DataFrame) -> pd.DataFrame:
         """The winner's features for ``targets``, computed past-only by the same groups as a test row."""
-        frames = [compute_group(g, self.history, targets).drop(columns="example_id") for g in self.groups]
-        X = pd.concat(frames, axis=1) if frames else pd.DataFrame(index=targets.index)
+        return self._winner_columns([compute_group(g, self.history, targets) for g in self.groups], targets.index)
+
+    def _winner_columns(self, frames: list[pd.DataFrame], index: pd.Index) -> pd.DataFrame:
+        """The winner's features, in its order, from its groups' outputs (``example_id`` dropped)."""
+        X = pd.concat([f.drop(columns="example_id") for f in frames], axis=1) if frames else pd.DataFrame(index=index)
         missing = [f for f in self.features if f not in X.columns]
         if missing:
             raise PipelineError(f"the winner needs features no group computes ({', '.join(missing[:5])}): make train")
@@ -183,11 +186,7 @@ class Recommender(Scene):
         frames = [pd.read_parquet(p) for p in paths]
         if any(not np.array_equal(f["example_id"].to_numpy(), rows["example_id"].to_numpy()) for f in frames):
             return None  # written for other candidates: recompute
-        X = pd.concat([f.drop(columns="example_id") for f in frames], axis=1)
-        missing = [f for f in self.features if f not in X.columns]
-        if missing:
-            raise PipelineError(f"the winner needs features no group computes ({', '.join(missing[:5])}): make train")
-        return rows, X[self.features]
+        return rows, self._winner_columns(frames, rows.index)
 
 
 def similar(media_id: int, *, n: int = 10, history_path: Path | None = None) -> pd.DataFrame:
