@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.bench import copy_project
+from tools.bench import MAKE_JOB_VARS, copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +33,7 @@ FAST_ENV = {
 def _env() -> dict[str, str]:
     # A user's shell: no pytest or pipeline variables, and no parent make's jobserver (under
     # `make test-all` the inherited MAKEFLAGS would make every child make warn about it).
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTEST", "DSG_")) and k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DSG_")) and k not in MAKE_JOB_VARS}
     env.update(FAST_ENV)
     return env
 

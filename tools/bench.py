@@ -40,7 +40,10 @@ from core.io import read_json, write_json, write_text
 
 log = logging.getLogger("bench")
 
-__all__ = ["run_bench", "bench_table", "stage_table", "copy_project", "stage_name"]
+__all__ = ["run_bench", "bench_table", "stage_table", "copy_project", "stage_name", "MAKE_JOB_VARS"]
+
+#: A parent make's jobserver variables: a make started as a user would is started without them.
+MAKE_JOB_VARS = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
 
 #: users -> approximate train rows of the demo generator: 0.75M, 2.5M, 7.6M
 DEFAULT_SIZES = (2_000, 6_640, 19_918)
@@ -136,7 +139,7 @@ def _one_size(users: int, scratch: Path) -> dict:
     copy_project(scratch)
     env = {**os.environ, "CI": os.environ.get("CI", "")}
     env.pop("DSG_DATA", None)
-    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # under `make bench`: a fresh make, with its own -j2
+    for name in MAKE_JOB_VARS:  # under `make bench`: a fresh make, with its own -j2
         env.pop(name, None)
     py = str(scratch / ".venv" / "bin" / "python")
     log.info("size %d users: generating demo data in %s", users, scratch)
