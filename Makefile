@@ -152,12 +152,10 @@ $(SELECTION): $(TRAIN_FEATS) $(EX_TRAIN) $(GROUPS_STAMP) $(SELECT_STAMP) pipelin
 
 select: $(SELECTION) ## random-forest feature selection (run by train)
 
-# The study is topped up to OPTUNA_MAX_TRIALS trials on the current features once;
-# `make tune` adds OPTUNA_MAX_TRIALS more (an explicit request), and train follows.
-$(TUNED): $(SELECTION) $(TUNE_STAMP) pipeline/tune.py models/tuning.py $(MATRIX_CODE)
-	$(PY) -m pipeline.tune
-
-tune: $(SELECTION) ## add OPTUNA_MAX_TRIALS Optuna trials to the LightGBM study (then make train uses the best)
+# Tuning is an explicit request: `make tune` adds OPTUNA_MAX_TRIALS trials to the study on the
+# current features and writes tuned.json; the next `make train` refits what uses it (the tuned
+# LightGBM and the stack).  Without a study on these features the bake-off has no tuned LightGBM.
+tune: $(SELECTION) $(TUNE_STAMP) ## add OPTUNA_MAX_TRIALS Optuna trials to the LightGBM study (then make train uses the best)
 	$(PY) -m pipeline.tune --add
 
 # The ablation uses the registry's fixed-parameter LightGBM: model budgets and Optuna do not re-run it.
@@ -168,9 +166,8 @@ ablation: $(ABLATION) ## drop-one-group ablation of the feature groups (run by t
 
 # A run fits only what changed since the last one (models/artifacts/cache); the data
 # summary is only read by the report: order-only, so a new test.csv does not retrain.
-# The quick loop waits for the tuning only when one of its models uses it (the stack does).
-WINNER_NEEDS_TUNED := $(if $(strip $(MODELS)),$(if $(filter lightgbm_tuned ensemble,$(subst $(comma), ,$(MODELS))),$(TUNED)),$(TUNED))
-$(WINNER): $(SELECTION) $(WINNER_NEEDS_TUNED) $(MODELS_STAMP) pipeline/train.py $(MODEL_CODE) | $(SUMMARY)
+# tuned.json, once `make tune` has written it, is an input like any other.
+$(WINNER): $(SELECTION) $(wildcard $(TUNED)) $(MODELS_STAMP) pipeline/train.py $(MODEL_CODE) | $(SUMMARY)
 	$(PY) -m pipeline.train
 
 # The quick loop (MODELS=a,b) does not wait for the ablation: the report shows the last one,

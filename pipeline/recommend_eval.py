@@ -30,6 +30,7 @@ from models.registry import MODELS
 from pipeline.build_features import compute_group
 from pipeline.data.dataset import Split, load_matrix, load_selection
 from pipeline.pool import candidate_pool, catalogue, pool_context
+from pipeline.runstore import RunStore
 
 log = logging.getLogger("recommend")
 
@@ -60,12 +61,13 @@ def _rank_of_truth(scores: np.ndarray, is_truth: np.ndarray, ids: np.ndarray) ->
 
 def _winner_without_round1(models_dir: Path) -> tuple[Any, list[str]]:
     """The winner refit on the training rounds only (round 1 held out), with its selected features."""
-    name = json.loads((models_dir / "winner.json").read_text())["model"]
+    winner = json.loads((models_dir / "winner.json").read_text())
+    name = winner["model"]
     matrix = load_matrix("train")
     selection = load_selection(models_dir / "selection.json", matrix)
     split = Split.of(matrix, list(selection["selected"]))
-    tuned_path = models_dir / "tuned.json"
-    tuned = json.loads(tuned_path.read_text()).get("lightgbm_params") if tuned_path.exists() else None
+    # The parameters the winner's run used (none when it had no Optuna study on these features).
+    tuned = RunStore(config.RUNS).tuned_params(winner.get("run_id"))
     model = fit_model(MODELS[name].build(load(ModelSettings), tuned=tuned), split.X_train, split.y_train,
                       rounds=split.r_train)  # fmt: skip
     return model, split.features

@@ -140,7 +140,7 @@ def bakeoff(
         if used < n_train:
             note += f"; fit on a stratified subsample of {used} of {n_train} rows"
         if name in ("lightgbm_tuned", "ensemble") and tuned is None:
-            note += "; no Optuna trial finished, so LightGBM's fixed defaults stand in for the tuned parameters"
+            note += "; no Optuna study on these features (make tune), so LightGBM's fixed defaults stand in"
         if hasattr(model[-1], "weights_"):
             note += "; weights " + ", ".join(f"{m} {w:+.3f}" for m, w in model[-1].weights_.items())
         scores.append(
@@ -242,6 +242,32 @@ def importance_table(
     return table.sort_values(["gain", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True), source
 
 
+def tuned_for(
+    tuned_json: dict[str, Any], matrix: Matrix, features: list[str], names: list[str], *, requested: bool
+) -> tuple[dict[str, Any] | None, list[str], dict[str, str]]:
+    """The tuned LightGBM parameters that apply to these data and features, and the models to fit.
+
+    Tuning is an explicit request (`make tune`): tuned.json holds the study's best parameters
+    and the key of the data and features its trials were scored on.  Parameters tuned on
+    other features (or none at all) do not apply: the whole bake-off then leaves out
+    ``lightgbm_tuned`` (it would be the fixed LightGBM a second time) and says why; asked for
+    by name (MODELS=lightgbm_tuned), it is fit with the fixed defaults, as its note says.
+    Returns ``(tuned params or None, model names, {skipped model: reason})``.
+    """
+    params = tuned_json.get("lightgbm_params")
+    if params is not None:
+        from pipeline.tune import tuning_key  # optuna is imported only when a study exists
+
+        if tuned_json.get("key") != tuning_key(matrix, features):
+            log.warning("tuned.json was tuned on other data or features: not used (make tune tunes these)")
+            params = None
+    if params is not None or requested or "lightgbm_tuned" not in names:
+        return params, names, {}
+    reason = "no Optuna study on these data and features yet: `make tune` adds one, then `make train` fits it"
+    log.info("lightgbm_tuned left out: %s", reason)
+    return None, [n for n in names if n != "lightgbm_tuned"], {"lightgbm_tuned": reason}
+
+
 # --- The stage ----------------------------------------------------------------------
 
 
@@ -267,13 +293,13 @@ def run(
     if tuned_json is None:
         path = models_dir / "tuned.json"
         tuned_json = read_json(path) if path.exists() else {}
-    tuned = tuned_json.get("lightgbm_params")
 
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
     matrix = matrix if matrix is not None else load_matrix("train")
     selection = load_selection(models_dir / "selection.json", matrix)
     split = Split.of(matrix, list(selection["selected"]))
+    tuned, names, skipped = tuned_for(tuned_json, matrix, split.features, names, requested=bool(settings.models))
     fingerprint = data_fingerprint(matrix)
     versions = library_versions()
     cache = FitCache(models_dir / "cache", code=code_version(config.ROOT, versions))
@@ -333,7 +359,7 @@ def run(
             winner=winner,
             ranking=ranking,
             selection_effect={},  # in reports/ablation.json since the full-size profile (make ablation)
-            optuna=tuned_json.get("optuna") or {},
+            optuna=(tuned_json.get("optuna") or {}) if tuned is not None else {},
             timings=timings,
             n_train=int(len(split.y_train)),
             n_valid=int(len(split.y_valid)),
@@ -349,6 +375,7 @@ def run(
             extra={
                 "models_covered": names,
                 "models_all": list(MODELS),
+                "models_skipped": skipped,
                 "diagnostics": {
                     "segments": segment_table(split.y_valid, preds[winner], segments_of(valid_X_all)),
                     "paired": paired_deltas(

@@ -1,18 +1,19 @@
-"""Tune LightGBM with Optuna on the inner holdout of the training rounds (`make tune`; run once by `make train`).
+"""Tune LightGBM with Optuna on the inner holdout of the training rounds (`make tune`, on request).
 
 The trials fit rounds >= 3 and the extra rows and score round 2 (:mod:`models.tuning`):
 round 1, the validation round the bake-off ranks on, is never seen.  The study lives in
 ``models/artifacts/optuna.sqlite3`` and is tuned in a copy that replaces it only when
 the stage has finished, so an interrupted run leaves it as it was.
 
-Two ways in:
+Tuning is never implied by `make train`: ten trials cost ~50 s at 0.75M rows and ~110 s at
+full size, and on our generators the tuned LightGBM's validation AUC was within noise of the
+fixed defaults' (README, Benchmark).  Two ways in:
 
-* ``python -m pipeline.tune`` (the file rule behind `make train`): tops the study up to
-  ``OPTUNA_MAX_TRIALS`` finished trials on the current data and features (their *key*),
-  so a second run with nothing changed adds none, and new features or data get a fresh
-  search of the same size;
-* ``python -m pipeline.tune --add`` (`make tune`): adds ``OPTUNA_MAX_TRIALS`` more trials,
-  an explicit request to search longer.
+* ``python -m pipeline.tune --add`` (`make tune`): adds ``OPTUNA_MAX_TRIALS`` trials on the
+  current data and features (their *key*); `make train` then fits ``lightgbm_tuned`` and
+  the stack's LightGBM with the study's best;
+* ``python -m pipeline.tune``: tops the study up to ``OPTUNA_MAX_TRIALS`` finished trials on
+  the current key (adds none when it already holds that many).
 
 Writes ``models/artifacts/tuned.json`` (the best LightGBM parameters, the study's summary
 and its key) and ``models/artifacts/optuna_trials.csv``; `make train` reads both.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -236,6 +237,46 @@ def test_train_writes_the_layout_and_make_tune_continues_the_study(tmp_path, mon
     # The continued study does not replay the first run's points (sampler seed = seed + trials so far).
     assert not np.allclose(trials["params_learning_rate"][:2], trials["params_learning_rate"][2:])
     assert read_json(models_dir / "winner.json")["run_id"] == second.run_id
+
+
+def test_without_a_study_on_these_features_the_bake_off_leaves_the_tuned_lightgbm_out(tmp_path) -> None:
+    """Tuning is `make tune`'s alone: no study (or one tuned on other features) means no lightgbm_tuned."""
+    matrix = _tiny_matrix(seed=5)
+    models_dir = tmp_path / "models"
+    select.run(matrix=matrix, out_dir=models_dir, settings=SELECT)
+    kw = {"matrix": matrix, "models_dir": models_dir, "runs_dir": tmp_path / "runs", "write_report": False}
+    everything = _with(MODEL, models=(), ensemble_members=("lightgbm_tuned", "logistic_regression"))
+    no_study = train.run(reports_dir=tmp_path / "r1", settings=everything, **kw)
+    assert "lightgbm_tuned" not in no_study.ranking.models and "lightgbm_tuned" not in no_study.extra["models_covered"]
+    assert set(no_study.ranking.models) == set(MODELS) - {"lightgbm_tuned"}
+    assert "make tune" in no_study.extra["models_skipped"]["lightgbm_tuned"] and no_study.optuna == {}
+    # The stack's LightGBM member has the fixed defaults: the bake-off's own lightgbm fit, reused.
+    stack = no_study.ranking.get("ensemble")
+    assert "fixed defaults stand in" in stack.note
+
+    # A tuned.json whose key is of other features is not used either.
+    tuned = tune.run(settings=TUNE, matrix=matrix, models_dir=models_dir)
+    assert tuned["lightgbm_params"] is not None
+    stale = {**tuned, "key": "0" * 16}
+    (models_dir / "tuned.json").write_text(json.dumps(stale))
+    with_stale = train.run(reports_dir=tmp_path / "r2", settings=everything, **kw)
+    assert "lightgbm_tuned" in with_stale.extra["models_skipped"] and with_stale.optuna == {}
+    assert [(r.model, r.auc) for r in with_stale.ranking] == [(r.model, r.auc) for r in no_study.ranking]
+
+    # The study of these features: lightgbm_tuned is back, with the study's best parameters.
+    (models_dir / "tuned.json").write_text(json.dumps(tuned))
+    tuned_run = train.run(reports_dir=tmp_path / "r3", settings=everything, **kw)
+    assert set(tuned_run.ranking.models) == set(MODELS) and tuned_run.extra["models_skipped"] == {}
+    assert tuned_run.optuna == tuned["optuna"]
+    saved = joblib.load(models_dir / f"{tuned_run.winner}.joblib")["meta"]
+    assert saved["tuned_params"] == tuned["lightgbm_params"]
+
+    # Asked for by name without a study, it is fit with the defaults and its note says so.
+    (models_dir / "tuned.json").unlink()
+    named = train.run(reports_dir=tmp_path / "r4", settings=_with(MODEL, models=("lightgbm", "lightgbm_tuned")), **kw)
+    assert named.extra["models_skipped"] == {}
+    assert named.ranking.get("lightgbm_tuned").auc == named.ranking.get("lightgbm").auc
+    assert "fixed defaults stand in" in named.ranking.get("lightgbm_tuned").note
 
 
 def test_same_data_and_trial_cap_reproduce_the_run(tmp_path) -> None:

@@ -48,7 +48,8 @@ def header_section(art: Artifacts, generated: str) -> str:
         + "</div>"
     )
     covered, everything = m.get("models_covered"), m.get("models_all")
-    if covered and everything and len(covered) < len(everything):
+    skipped = m.get("models_skipped") or {}
+    if covered and everything and len(covered) + len(skipped) < len(everything):
         parts.append(
             f'<p class="warn" id="models-covered"><b>This run covered {len(covered)} of the {len(everything)} '
             f"models</b> ({esc(', '.join(covered))}; MODELS=...): the winner is the best of these. Run "
@@ -56,6 +57,10 @@ def header_section(art: Artifacts, generated: str) -> str:
         )
     elif covered:
         parts.append(f'<p class="sub" id="models-covered">Models covered: {esc(", ".join(covered))}.</p>')
+    for name, why in skipped.items():
+        parts.append(
+            f'<p class="sub" id="models-skipped-{esc(name)}">Not in this run: <b>{esc(name)}</b> ({esc(why)}).</p>'
+        )
     parts.append(
         "<p><b>How validation works.</b> The hidden test row of each user is the first track of a Flow session "
         "at the end of their history. The validation set mirrors it: for every user, round 1 is their "
