@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from models.fitting import fit_or_reuse, predict_scores
 
-__all__ = ["stratified_subsample", "RowBudget", "OrderedForest", "inner_holdout", "StackedEnsemble"]
+__all__ = ["stratified_subsample", "RowBudget", "OrderedForest", "inner_holdout", "LATER_EXTRA", "StackedEnsemble"]
 
 
 def stratified_subsample(y: np.ndarray, max_rows: int | None, *, seed: int) -> np.ndarray:
@@ -112,11 +112,19 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+#: Round code of an extra row that comes after its own user's example of the round an inner
+#: holdout scores (see :meth:`pipeline.data.dataset.Matrix.inner_rounds`): fit on at the end,
+#: never while that round is held out, as the rolling folds do.
+LATER_EXTRA = 0
+
+
 def inner_holdout(rounds: np.ndarray | None, y: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Split rows for an inner holdout: hold out the latest round present, fit on the older ones.
+    """Split rows for an inner holdout: hold out the latest round present, fit on the older rows.
 
     With the training rounds (2..K and extra rows -1) this is "fit on rounds >= 3 and
-    extras, score round 2", which mirrors the validation round one step back in time.
+    the extras before each user's round 2, score round 2", which mirrors the validation round one step back in time.
+    Rows coded :data:`LATER_EXTRA` (a user's extra rows after their held-out example) are
+    in neither part: fitting on them would show the model that user's future.
     Without usable rounds (none given, or one side empty or single-class) a seeded,
     stratified 20% of the rows is held out instead.  ``None`` when ``y`` has one class.
     """
@@ -128,7 +136,7 @@ def inner_holdout(rounds: np.ndarray | None, y: np.ndarray, *, seed: int) -> tup
         positive = rounds[rounds >= 1]
         if positive.size:
             hold = rounds == positive.min()
-            fit = ~hold
+            fit = ~hold & (rounds != LATER_EXTRA)
             if len(np.unique(y[hold])) == 2 and len(np.unique(y[fit])) == 2:
                 return np.flatnonzero(fit), np.flatnonzero(hold)
     hold_idx = stratified_subsample(y, max(2, len(y) // 5), seed=seed)
@@ -196,6 +204,9 @@ class StackedEnsemble(ClassifierMixin, BaseEstimator):
             self.holdout_rows_ = len(hold_idx)
         else:
             self.holdout_rows_ = 0
+        #: The members fit on the older rows (``[]`` without an inner holdout): the rolling
+        #: validation's next fold fits the stack on exactly those rows, and reuses them.
+        self.inner_estimators_ = [model for model, _ in inner]
         self.kept_ = [names[i] for i in keep]
         self.weights_ = dict(zip(self.kept_, map(float, coef), strict=True))
         self.intercept_ = intercept

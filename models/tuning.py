@@ -2,8 +2,8 @@
 
 Design
 ------
-* **Honest objective.**  Trials fit on rounds >= 3 plus the extra rows and are scored
-  (ROC AUC) on round 2.  Round 1, the validation round the bake-off ranks models on,
+* **Honest objective.**  Trials fit on rounds >= 3 plus the extra rows that come before
+  their user's round-2 example, and are scored (ROC AUC) on round 2.  Round 1, the validation round the bake-off ranks models on,
   is never seen, so ``lightgbm_tuned``'s validation AUC is as honest as the others'.
 * **Early stopping and pruning.**  Each trial boosts up to ``OPTUNA_MAX_ROUNDS`` rounds
   with early stopping on the holdout AUC; every ``OPTUNA_REPORT_EVERY`` rounds the AUC
@@ -11,7 +11,7 @@ Design
   earlier trials at the same round.  The best round count becomes ``n_estimators``.
 * **Persistent, continuable study.**  The study lives in SQLite
   (``models/artifacts/optuna.sqlite3``, fixed name ``OPTUNA_STUDY_NAME``); each
-  ``make train`` loads it and adds trials.  The TPE sampler is seeded with
+  ``make tune`` loads it and adds trials.  The TPE sampler is seeded with
   ``seed + number of trials already in the study``, so a continued study is
   reproducible yet does not replay the first run's points.  Each trial records the
   ``run_id`` that ran it and a ``key`` (hash of the data fingerprint and the feature
@@ -79,7 +79,7 @@ class TuningResult:
             "best_trial": self.best_trial,
             "lightgbm_params": self.lightgbm_params,
             "seconds": round(self.seconds, 3),
-            "objective": "ROC AUC on round 2 of a LightGBM fit on rounds >= 3 and extra rows",
+            "objective": "ROC AUC on round 2 of a LightGBM fit on rounds >= 3 and the extra rows before each user's round 2",
         }
 
 

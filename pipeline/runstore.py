@@ -128,7 +128,6 @@ class RunMetrics:
     validation_folds: tuple[Fold, ...]
     winner: str
     ranking: Ranking
-    selection_effect: dict[str, Any]
     optuna: dict[str, Any]
     timings: dict[str, float]
     n_train: int

@@ -50,7 +50,7 @@ from pipeline.scoring import score_predictions
 
 log = logging.getLogger("train")
 
-__all__ = ["bakeoff", "importance_table", "rolling_validation", "run"]
+__all__ = ["bakeoff", "importance_table", "reusable_fits", "rolling_validation", "run"]
 
 OPTIMISM_NOTE = (
     "The winner is chosen on the validation round, so its validation AUC is slightly optimistic as an "
@@ -172,6 +172,23 @@ def bakeoff(
     return Ranking.of(scores), fitted, preds
 
 
+def reusable_fits(models: dict[str, Any]) -> dict[str, Any]:
+    """``models`` and every member fit inside the stacks among them, for later fits to reuse.
+
+    A stack fit on the rows before round k holds out round k+1 and fits its members on the
+    rows before that (:meth:`Matrix.inner_rounds`): the rows of the next rolling fold's own
+    fit.  Fits are deterministic, so reusing one (matched by
+    :func:`~models.fitting.fit_signature`: parameters, rows, labels) changes no bit.
+    """
+    out: dict[str, Any] = {}
+    for name, model in models.items():
+        out[name] = model
+        for kind in ("inner_estimators_", "estimators_"):
+            for i, member in enumerate(getattr(model[-1], kind, None) or []):
+                out[f"{name}/{kind}{i}"] = member
+    return out
+
+
 def rolling_validation(
     matrix: Matrix,
     features: list[str],
@@ -181,6 +198,7 @@ def rolling_validation(
     settings: ModelSettings,
     tuned: dict[str, Any] | None,
     cache: FitCache,
+    fitted: dict[str, Any] | None = None,
 ) -> tuple[float, tuple[Fold, ...]]:
     """The winner's AUC over rolling-origin folds: round 1 (the bake-off's), then rounds 2, 3, ...
 
@@ -189,11 +207,14 @@ def rolling_validation(
     ``VALIDATION_MIN_ROWS`` rows or ``VALIDATION_MAX_ROUNDS`` rounds; a fold without
     both classes on either side ends the list.  The estimate is the row-weighted mean of
     the folds' AUCs: a smaller standard error than round 1 alone on small data, and less
-    optimistic (round 1 also chose the winner).
+    optimistic (round 1 also chose the winner).  The bake-off's fits (``fitted``) and each
+    fold's own are offered for reuse (:func:`reusable_fits`): a stack's fold refits only the
+    members of its own inner holdout.
     """
+    pool = reusable_fits(fitted or {})
     n1 = int(matrix.validation_mask().sum())
     folds = [Fold(round=1, rows=n1, auc=float(round1_auc), train_rows=int(matrix.training_mask().sum()))]
-    y, r = matrix.y, matrix.rounds
+    y = matrix.y
     k = 2
     while sum(f.rows for f in folds) < settings.validation_min_rows and k <= settings.validation_max_rounds:
         train, valid = matrix.fold_masks(k)
@@ -202,8 +223,9 @@ def rolling_validation(
         t = time.perf_counter()
         model, _, _ = _fit(
             cache, f"fold{k}", winner, MODELS[winner].build(settings, tuned=tuned), matrix.X.loc[train, features],
-            y[train], rounds=r[train],
+            y[train], rounds=matrix.inner_rounds(train), fitted=pool,
         )  # fmt: skip
+        pool.update(reusable_fits({f"fold{k}": model}))
         auc = float(roc_auc_score(y[valid], predict_scores(model, matrix.X.loc[valid, features])))
         folds.append(Fold(round=k, rows=int(valid.sum()), auc=auc, train_rows=int(train.sum())))
         log.info(
@@ -325,7 +347,7 @@ def run(
 
         t0 = time.perf_counter()
         validation_auc, folds = rolling_validation(
-            matrix, split.features, winner, round1_auc, settings=settings, tuned=tuned, cache=cache
+            matrix, split.features, winner, round1_auc, settings=settings, tuned=tuned, cache=cache, fitted=fitted
         )
         timings["rolling_validation"] = time.perf_counter() - t0
         log.info(
@@ -341,7 +363,7 @@ def run(
         # An ensemble's inner fits (rounds != 1) are the bake-off's fits: passed for reuse.
         final, _, _ = _fit(
             cache, "final", winner, MODELS[winner].build(settings, tuned=tuned), X_all, matrix.y,
-            rounds=matrix.rounds, fitted=fitted,
+            rounds=matrix.inner_rounds(np.ones(len(X_all), dtype=bool)), fitted=fitted,
         )  # fmt: skip
         timings["refit"] = time.perf_counter() - t0
         log.info("refit %s on all %d train examples (%.0fs)", winner, len(X_all), timings["refit"])
@@ -358,7 +380,6 @@ def run(
             validation_folds=folds,
             winner=winner,
             ranking=ranking,
-            selection_effect={},  # in reports/ablation.json since the full-size profile (make ablation)
             optuna=(tuned_json.get("optuna") or {}) if tuned is not None else {},
             timings=timings,
             n_train=int(len(split.y_train)),

@@ -1,6 +1,7 @@
 """Tune LightGBM with Optuna on the inner holdout of the training rounds (`make tune`, on request).
 
-The trials fit rounds >= 3 and the extra rows and score round 2 (:mod:`models.tuning`):
+The trials fit rounds >= 3 and the extra rows before each user's round-2 example and score
+round 2 (:mod:`models.tuning`):
 round 1, the validation round the bake-off ranks on, is never seen.  The study lives in
 ``models/artifacts/optuna.sqlite3`` and is tuned in a copy that replaces it only when
 the stage has finished, so an interrupted run leaves it as it was.
@@ -54,9 +55,10 @@ def tuning_key(matrix: Matrix, features: list[str]) -> str:
 def tune(
     split: Split, *, storage_path: Path, run_id: str, key: str, settings: TuneSettings, trials: int | None
 ) -> TuningResult:
-    """Run ``trials`` Optuna trials (None: until the clock) on the inner holdout: fit rounds >= 3 and extras, score round 2."""
+    """Run ``trials`` Optuna trials (None: until the clock) on the inner holdout: fit rounds >= 3 and earlier extras, score round 2."""
     r, y = split.r_train, split.y_train
-    fit, hold = (r >= 3) | (r < 1), r == 2
+    # Extras after their user's round-2 example are coded LATER_EXTRA (Split.r_train): not fit on.
+    fit, hold = (r >= 3) | (r < 0), r == 2
     usable = hold.any() and fit.any() and len(np.unique(y[hold])) == 2 and len(np.unique(y[fit])) == 2
     kw: dict[str, Any] = {"storage_path": storage_path, "run_id": run_id, "key": key, "settings": settings}
     if not usable:
@@ -65,7 +67,7 @@ def tune(
         return tune_lightgbm(empty, y[:0], empty, y[:0], max_trials=0, **kw)
     budget = f"{settings.optuna_seconds:g}s" if settings.optuna_seconds > 0 else "no time limit"
     log.info(
-        "optuna: fit on %d rows (rounds >= 3 and extras), score round 2 (%d rows); budget %s, at most %s trials",
+        "optuna: fit on %d rows (rounds >= 3 and the extras before round 2), score round 2 (%d rows); budget %s, at most %s trials",
         int(fit.sum()),
         int(hold.sum()),
         budget,

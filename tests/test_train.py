@@ -6,6 +6,7 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -18,6 +19,7 @@ from core.errors import PipelineError
 from core.io import read_json
 from core.settings import ModelSettings, SelectSettings, TuneSettings
 from features import FEATURE_GROUPS
+from models.estimators import LATER_EXTRA, inner_holdout
 from models.fitting import fit_model, predict_scores
 from models.registry import MODELS
 from pipeline import scoring, select, train, tune
@@ -192,7 +194,7 @@ def test_train_writes_the_layout_and_make_tune_continues_the_study(tmp_path, mon
         }
     knn = next(r for r in ranking if r["model"] == "knn")
     assert knn["row_budget"] == 200 and knn["rows_used"] == 200
-    assert on_disk["selection_effect"] == {}  # moved to make ablation (tests/test_ablation.py)
+    assert "selection_effect" not in on_disk  # make ablation measures it (tests/test_ablation.py)
     assert on_disk["optuna"]["n_trials_this_run"] == 2 and on_disk["optuna"]["n_trials_total"] == 2
     assert on_disk["optuna"] == first_tune["optuna"]
     assert on_disk["n_valid"] == 100 and on_disk["n_train"] == 400
@@ -390,7 +392,7 @@ def test_typed_results_round_trip_and_rank_best_first() -> None:
         Ranking.of([])
     m = RunMetrics(
         run_id="r", validation_auc=0.8, validation_auc_round1=0.9, validation_folds=(Fold(1, 10, 0.9, 40),),
-        winner="c", ranking=ranking, selection_effect={}, optuna={}, timings={"total": 1.0}, n_train=40,
+        winner="c", ranking=ranking, optuna={}, timings={"total": 1.0}, n_train=40,
         n_valid=10, valid_positive_rate=0.5, importance_source="c", demo=False, notes=("n",),
         extra={"models_covered": ["c"]},
     )  # fmt: skip
@@ -433,6 +435,79 @@ def test_fold_masks_keep_only_each_users_earlier_rows() -> None:
     # user 0: round 3 and the extra at t=50 (t=250 is after their round 2); user 1 has no
     # round 2, so their extra row stays (nothing of theirs is validated in this fold)
     assert train.tolist() == [True, False, False, True, False, False, True]
+
+
+def test_inner_rounds_keep_each_users_later_extras_out_of_the_inner_fit() -> None:
+    m = _fold_matrix()
+    train = m.training_mask()  # rows 0, 1, 3, 4, 6
+    # The inner holdout scores round 2 (user 0 at t=200): user 0's extra at t=250 is later, the
+    # one at t=50 is not; user 1 has no round 2, so their extra stays (as in fold_masks(2)).
+    assert m.inner_rounds(train).tolist() == [3, 2, -1, LATER_EXTRA, -1]
+    # Every row: the holdout would be round 1, and every extra is before its user's round 1.
+    assert m.inner_rounds(np.ones(7, dtype=bool)).tolist() == m.rounds.tolist()
+    rounds = np.array([2, 2, 3, 3, -1, LATER_EXTRA, -1, 2])
+    fit, hold = inner_holdout(rounds, np.array([0, 1, 0, 1, 1, 0, 0, 1]), seed=0)
+    assert fit.tolist() == [2, 3, 4, 6] and hold.tolist() == [0, 1, 7]
+
+
+def _later_extras_matrix(flip: np.ndarray | None = None) -> tuple[Matrix, np.ndarray]:
+    """_tiny_matrix with the even users' extra row moved between their round 2 and round 1."""
+    m = _tiny_matrix(seed=7, users=100, rounds=4)
+    ex = m.examples.copy()
+    later = (ex["round"].to_numpy() == -1) & (ex["user_id"].to_numpy() % 2 == 0)
+    ts = ex["ts_listen"].to_numpy().astype(np.int64)
+    ts[later] = 1_480_000_000 - 86_400 * 3 // 2  # round k is k days before the end
+    ex["ts_listen"] = ts.astype(np.int32)
+    if flip is not None:
+        ex["is_listened"] = np.where(flip, 1 - ex["is_listened"].to_numpy(), ex["is_listened"].to_numpy())
+    return Matrix(examples=ex, X=m.X, groups=m.groups), later
+
+
+def test_a_stacks_weights_never_see_a_users_later_rows_and_its_rolling_folds_reuse_its_fits(
+    tmp_path, monkeypatch
+) -> None:
+    m, later = _later_extras_matrix()
+    feats = list(m.X.columns)
+    names = ["logistic_regression", "lightgbm", "ensemble"]  # the stack: lightgbm_tuned (untuned) + LR
+    settings = _with(MODEL, validation_min_rows=250, validation_max_rounds=3)
+
+    def stack(matrix: Matrix) -> tuple[Any, dict[str, Any]]:
+        split = train.Split.of(matrix, feats)
+        cache = train.FitCache(tmp_path / "off", code="x", enabled=False)
+        ranking, fitted, _ = train.bakeoff(split, names, settings=settings, tuned=None, cache=cache, t_start=0.0)
+        return ranking, fitted
+
+    assert (train.Split.of(m, feats).r_train == LATER_EXTRA).sum() == later.sum() == 50
+    ranking, fitted = stack(m)
+    weights = fitted["ensemble"][-1].weights_
+    # Changing the labels of rows after each user's held-out round-2 example moves no weight...
+    _, moved = stack(_later_extras_matrix(flip=later)[0])
+    assert moved["ensemble"][-1].weights_ == weights
+    # ...changing those of the rows before it does.
+    earlier = (m.rounds == -1) & ~later
+    _, moved = stack(_later_extras_matrix(flip=earlier)[0])
+    assert moved["ensemble"][-1].weights_ != weights
+
+    folds_seen: dict[str, Any] = {}
+    real_fit = train._fit
+
+    def spy(cache, kind, name, *a, **kw):
+        out = real_fit(cache, kind, name, *a, **kw)
+        folds_seen[kind] = out[0]
+        return out
+
+    monkeypatch.setattr(train, "_fit", spy)
+    cache = train.FitCache(tmp_path / "c1", code="x", enabled=False)
+    auc1 = ranking.get("ensemble").auc
+    reused = train.rolling_validation(
+        m, feats, "ensemble", auc1, settings=settings, tuned=None, cache=cache, fitted=fitted
+    )
+    # Fold 2 fits on the rows before each user's round 2: the bake-off stack's inner rows;
+    # fold 3 on fold 2's inner rows.  Every final member of both is a fit read back.
+    for k in ("fold2", "fold3"):
+        assert folds_seen[k][-1].reused_ == folds_seen[k][-1].kept_ != [], k
+    fresh = train.rolling_validation(m, feats, "ensemble", auc1, settings=settings, tuned=None, cache=cache)
+    assert fresh == reused and [f.round for f in reused[1]] == [1, 2, 3]
 
 
 def test_rolling_validation_refits_on_earlier_rows_and_weights_by_rows(tmp_path) -> None:

@@ -14,6 +14,7 @@ from core import config
 from core.errors import PipelineError
 from core.io import read_json
 from features import active_groups
+from models.estimators import LATER_EXTRA
 
 log = logging.getLogger("dataset")
 
@@ -50,6 +51,26 @@ class Matrix:
     def training_mask(self) -> np.ndarray:
         """Rows a model may learn from while the validation round is held out."""
         return self.rounds != VALIDATION_ROUND
+
+    def inner_rounds(self, mask: np.ndarray) -> np.ndarray:
+        """The rounds of the rows in ``mask`` as an inner holdout must see them.
+
+        The stack's weights and the Optuna trials are scored on the latest round present
+        (round 2 in the bake-off) after a fit on the older rows.  A user's extra rows that
+        come after that user's held-out example would show the model the user's future, so
+        they get the code :data:`~models.estimators.LATER_EXTRA`: left out of the inner fit,
+        kept for the fit on every row.  The same rule as :meth:`fold_masks`, which makes a
+        stack's inner fit in one fold the same fit as the next fold's own (and reusable).
+        """
+        r = self.rounds[mask].copy()
+        positive = r[r >= 1]
+        if not positive.size:
+            return r
+        held = r == positive.min()
+        user = self.examples["user_id"].to_numpy()[mask]
+        ts = self.examples["ts_listen"].to_numpy()[mask]
+        r[(r < 0) & ~before_each_users_cut(user, ts, user[held], ts[held])] = LATER_EXTRA
+        return r
 
     def fold_masks(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Training and validation rows of the rolling-origin fold that validates on round ``k``.
@@ -151,7 +172,7 @@ class Split:
         return cls(
             X_train=matrix.X.loc[train, features],
             y_train=y[train],
-            r_train=matrix.rounds[train],
+            r_train=matrix.inner_rounds(train),
             X_valid=matrix.X.loc[valid, features],
             y_valid=y[valid],
             features=features,
