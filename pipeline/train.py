@@ -264,6 +264,25 @@ def importance_table(
     return table.sort_values(["gain", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True), source
 
 
+def read_tuned_json(path: Path) -> dict[str, Any]:
+    """tuned.json (`make tune`'s output) as a dict; ``{}`` when there is none; a clear error when unreadable."""
+    if not path.exists():
+        return {}
+    try:
+        content = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise PipelineError(
+            f"{path} is not readable JSON ({exc}): delete it, or run `make tune` to write it again"
+        ) from None
+    params = content.get("lightgbm_params") if isinstance(content, dict) else None
+    if not isinstance(content, dict) or not (params is None or isinstance(params, dict)):
+        raise PipelineError(
+            f"{path} should hold an object with 'key' and 'lightgbm_params' (an object or null): "
+            "delete it, or run `make tune` to write it again"
+        )
+    return content
+
+
 def tuned_for(
     tuned_json: dict[str, Any], matrix: Matrix, features: list[str], names: list[str], *, requested: bool
 ) -> tuple[dict[str, Any] | None, list[str], dict[str, str]]:
@@ -313,8 +332,7 @@ def run(
     if demo:
         log.warning("DEMO DATA: data/raw holds the generated demo set, not the real DSG17 files")
     if tuned_json is None:
-        path = models_dir / "tuned.json"
-        tuned_json = read_json(path) if path.exists() else {}
+        tuned_json = read_tuned_json(models_dir / "tuned.json")
 
     timings: dict[str, float] = {}
     t_start = time.perf_counter()

@@ -281,6 +281,19 @@ def test_without_a_study_on_these_features_the_bake_off_leaves_the_tuned_lightgb
     assert "fixed defaults stand in" in named.ranking.get("lightgbm_tuned").note
 
 
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"key": "k", "lightgbm_params": 3}'])
+def test_an_unreadable_tuned_json_is_a_clear_error_before_anything_is_written(tmp_path, text) -> None:
+    matrix = _tiny_matrix(seed=5)
+    models_dir = tmp_path / "models"
+    select.run(matrix=matrix, out_dir=models_dir, settings=SELECT)
+    (models_dir / "tuned.json").write_text(text)
+    with pytest.raises(PipelineError, match=r"tuned\.json .*`make tune`"):
+        train.run(matrix=matrix, models_dir=models_dir, runs_dir=tmp_path / "runs", reports_dir=tmp_path / "r",
+                  settings=_with(MODEL, models=("logistic_regression",)), write_report=False)  # fmt: skip
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert not (models_dir / "winner.json").exists()
+
+
 def test_same_data_and_trial_cap_reproduce_the_run(tmp_path) -> None:
     matrix = _tiny_matrix(seed=3)
     settings = _with(MODEL, seed=1, models=("lightgbm_tuned", "random_forest", "ensemble"))
