@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
@@ -147,6 +146,41 @@ def inner_holdout(rounds: np.ndarray | None, y: np.ndarray, *, seed: int) -> tup
     return np.flatnonzero(fit_mask), hold_idx
 
 
+def logistic_newton(Z: np.ndarray, y: np.ndarray, *, C: float = 1.0, max_iter: int = 100) -> tuple[np.ndarray, float]:
+    """L2 logistic regression (scikit-learn's objective: ``C`` x log-loss sum + half the squared
+    weights, intercept free) solved by damped Newton steps to machine precision.
+
+    For the stack's few columns.  scikit-learn's L-BFGS stops on a relative change of the loss,
+    where the weights are still ~1e-7 from the optimum, and where exactly depends on BLAS sums
+    that move with memory alignment: two processes given the same rows wrote submissions that
+    differed in the 6th decimal.  Newton's method lands on the optimum itself.
+    """
+    X = np.column_stack([np.asarray(Z, dtype=np.float64), np.ones(len(Z))])
+    y = np.asarray(y, dtype=np.float64)
+    reg = np.full(X.shape[1], 1.0 / C)
+    reg[-1] = 0.0
+
+    def loss(w: np.ndarray) -> float:
+        m = X @ w
+        return float(np.sum(np.logaddexp(0.0, m) - y * m) + 0.5 * np.sum(reg * w * w))
+
+    w = np.zeros(X.shape[1])
+    f = loss(w)
+    for _ in range(max_iter):
+        p = 1.0 / (1.0 + np.exp(-(X @ w)))
+        g = X.T @ (p - y) + reg * w
+        H = (X * (p * (1.0 - p))[:, None]).T @ X + np.diag(reg)
+        step = np.linalg.solve(H, g)
+        t = 1.0
+        while t > 1e-8 and loss(w - t * step) > f:
+            t /= 2
+        w = w - t * step
+        f = loss(w)
+        if np.max(np.abs(t * step)) < 1e-13:
+            break
+    return w[:-1], float(w[-1])
+
+
 class StackedEnsemble(ClassifierMixin, BaseEstimator):
     """Logistic-regression stack of member pipelines, weighted WITHOUT the caller's holdout labels.
 
@@ -190,10 +224,9 @@ class StackedEnsemble(ClassifierMixin, BaseEstimator):
             inner = [fit_or_reuse(clone(est), X_fit, y[fit_idx], pool) for _, est in self.members]
             Z = np.column_stack([_logit(predict_scores(model, X_hold)) for model, _ in inner])
             while keep:
-                stack = LogisticRegression(C=self.C, max_iter=1000).fit(Z[:, keep], y[hold_idx])
-                w = stack.coef_.ravel()
+                w, b = logistic_newton(Z[:, keep], y[hold_idx], C=self.C)
                 if (w > 0).all():
-                    coef, intercept = w, float(stack.intercept_[0])
+                    coef, intercept = w, b
                     break
                 # Drop the weakest (most negative) member and refit: collinear members
                 # otherwise get large opposite weights that do not transfer to new rows.

@@ -97,12 +97,21 @@ def _impute(indicator: bool = True) -> SimpleImputer:
     return SimpleImputer(strategy="median", add_indicator=indicator, keep_empty_features=True)
 
 
+def _logistic(s: ModelSettings) -> LogisticRegression:
+    # Newton steps to a tight tolerance, not L-BFGS to a loose one: L-BFGS stopped at points that
+    # differed in the 4th digit of the AUC between two processes given the same rows (BLAS sums
+    # depend on memory alignment), which a stack containing it turned into a different submission.
+    # Newton-Cholesky lands on the optimum itself in ~5 steps, bit for bit across processes, and
+    # 3x faster (rows >> features here).
+    return LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-8, max_iter=100, random_state=s.seed)
+
+
 def logistic_regression(s: ModelSettings, *, tuned: dict[str, Any] | None = None) -> Pipeline:
     return Pipeline(
         [
             ("impute", _impute()),
             ("scale", StandardScaler()),
-            ("model", LogisticRegression(C=1.0, max_iter=2000, random_state=s.seed)),
+            ("model", _logistic(s)),
         ]
     )
 

@@ -158,3 +158,25 @@ def test_model_names_checks_a_requested_subset_and_keeps_registry_order() -> Non
     assert model_names(("lightgbm", "logistic_regression")) == ["logistic_regression", "lightgbm"]
     with pytest.raises(PipelineError, match="MODELS: unknown model.s. nope; valid: logistic_regression"):
         model_names(("lightgbm", "nope"))
+
+
+def test_the_stacks_logistic_solver_lands_on_the_optimum_whatever_the_memory_layout() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from models.estimators import logistic_newton
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(1500, 3))
+    y = (Z @ np.array([1.0, 0.5, -0.3]) + rng.logistic(size=1500) > 0).astype(int)
+    w, b = logistic_newton(Z, y, C=1.0)
+    ref = LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000).fit(Z, y)
+    assert np.allclose(w, ref.coef_.ravel(), atol=1e-6) and abs(b - ref.intercept_[0]) < 1e-6
+    # The same values one element further into a buffer (another alignment): the same bits.
+    buf = np.empty(Z.size + 1)
+    shifted = buf[1:].reshape(Z.shape)
+    shifted[:] = Z
+    w2, b2 = logistic_newton(shifted, y, C=1.0)
+    assert np.array_equal(w, w2) and b == b2
+    # Stronger regularisation shrinks every weight.
+    w_small, _ = logistic_newton(Z, y, C=0.001)
+    assert (np.abs(w_small) < np.abs(w)).all()
