@@ -151,9 +151,8 @@ def logistic_newton(Z: np.ndarray, y: np.ndarray, *, C: float = 1.0, max_iter: i
     weights, intercept free) solved by damped Newton steps to machine precision.
 
     For the stack's few columns.  scikit-learn's L-BFGS stops on a relative change of the loss,
-    where the weights are still ~1e-7 from the optimum, and where exactly depends on BLAS sums
-    that move with memory alignment: two processes given the same rows wrote submissions that
-    differed in the 6th decimal.  Newton's method lands on the optimum itself.
+    where the weights can still be ~1e-7 from the optimum; Newton's method lands on the optimum
+    itself, so the weights are a function of the members' predictions alone.
     """
     X = np.column_stack([np.asarray(Z, dtype=np.float64), np.ones(len(Z))])
     y = np.asarray(y, dtype=np.float64)

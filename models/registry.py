@@ -99,10 +99,10 @@ def _impute(indicator: bool = True) -> SimpleImputer:
 
 def _logistic(s: ModelSettings) -> LogisticRegression:
     # Newton steps to a tight tolerance, not L-BFGS to a loose one: L-BFGS stopped at points that
-    # differed in the 4th digit of the AUC between two processes given the same rows (BLAS sums
-    # depend on memory alignment), which a stack containing it turned into a different submission.
-    # Newton-Cholesky lands on the optimum itself in ~5 steps, bit for bit across processes, and
-    # 3x faster (rows >> features here).
+    # differed in the 4th digit of the AUC between two processes given the same rows, which a
+    # stack containing it turned into a different submission.  Newton-Cholesky lands on the
+    # optimum in ~5 steps and is 3x faster (rows >> features here); bit for bit across processes
+    # once BLAS runs on one thread (pipeline.train.main: beside another fit its sums split differently).
     return LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-8, max_iter=100, random_state=s.seed)
 
 

@@ -180,8 +180,9 @@ def load_or_refit(
     tuned = store.tuned_params(run_id)
     log.info("fitting %s on all %d train examples (%d features) ...", name, len(train.y), len(features))
     t0 = time.perf_counter()
-    model = fit_model(MODELS[name].build(settings, tuned=tuned), train.X[features], train.y,
-                      rounds=train.inner_rounds(np.ones(len(train.y), dtype=bool)))  # fmt: skip
+    model = fit_model(
+        MODELS[name].build(settings, tuned=tuned), train.X[features], train.y, rounds=train.inner_rounds()
+    )
     seconds = time.perf_counter() - t0
     score = store.metrics(run_id).ranking.get(name) if run_id and run_id in store.ids() else None
     meta = {

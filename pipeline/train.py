@@ -382,7 +382,7 @@ def run(
         # An ensemble's inner fits (rounds != 1) are the bake-off's fits: passed for reuse.
         final, _, _ = _fit(
             cache, "final", winner, MODELS[winner].build(settings, tuned=tuned), X_all, matrix.y,
-            rounds=matrix.inner_rounds(np.ones(len(X_all), dtype=bool)), fitted=fitted,
+            rounds=matrix.inner_rounds(), fitted=fitted,
         )  # fmt: skip
         timings["refit"] = time.perf_counter() - t0
         log.info("refit %s on all %d train examples (%.0fs)", winner, len(X_all), timings["refit"])

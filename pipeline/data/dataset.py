@@ -52,8 +52,8 @@ class Matrix:
         """Rows a model may learn from while the validation round is held out."""
         return self.rounds != VALIDATION_ROUND
 
-    def inner_rounds(self, mask: np.ndarray) -> np.ndarray:
-        """The rounds of the rows in ``mask`` as an inner holdout must see them.
+    def inner_rounds(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """The rounds of the rows in ``mask`` (default: every row) as an inner holdout must see them.
 
         The stack's weights and the Optuna trials are scored on the latest round present
         (round 2 in the bake-off) after a fit on the older rows.  A user's extra rows that
@@ -62,6 +62,7 @@ class Matrix:
         kept for the fit on every row.  The same rule as :meth:`fold_masks`, which makes a
         stack's inner fit in one fold the same fit as the next fold's own (and reusable).
         """
+        mask = np.ones(len(self.rounds), dtype=bool) if mask is None else mask
         r = self.rounds[mask].copy()
         positive = r[r >= 1]
         if not positive.size:
