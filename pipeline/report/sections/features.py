@@ -154,7 +154,11 @@ def ablation_section(art: Artifacts) -> str:
     """Validation AUC lost when each feature group is left out (reports/ablation.json)."""
     ab = art.ablation
     if not ab:
-        return not_available("The feature-group ablation (reports/ablation.json)", "ablation")
+        # On request since make train stopped waiting for it (eleven fits: a core for ~100 s).
+        return not_available("The feature-group ablation (reports/ablation.json)", "ablation") + note(
+            "It is a diagnostic on request (one fit of the fixed LightGBM per feature group); "
+            "make train does not run it."
+        )
     rows = ab.get("rows") or []
     df = pd.DataFrame(rows)
     if df.empty or "group" not in df.columns:
@@ -183,7 +187,7 @@ def ablation_section(art: Artifacts) -> str:
     stale = ""
     run_data = (art.params or {}).get("data_fingerprint")
     if ab.get("data_fingerprint") and run_data and ab["data_fingerprint"] != run_data:
-        # The quick loop (MODELS=...) does not re-run the ablation: say so rather than pass it off as current.
+        # make train does not re-run the ablation: say so rather than pass it off as current.
         stale = note(
             "This ablation was computed on an earlier version of the features than this run's: "
             "run make ablation to bring it up to date."
