@@ -25,7 +25,7 @@ from core import config
 from core.errors import PipelineError
 from core.settings import FeatureSettings, ModelSettings, load
 from features.history import History
-from models.fitting import fit_model, predict_scores
+from models.fitting import fit_model, one_blas_thread, predict_scores
 from models.registry import MODELS
 from pipeline.build_features import compute_group
 from pipeline.data.dataset import Split, load_matrix, load_selection
@@ -59,6 +59,7 @@ def _rank_of_truth(scores: np.ndarray, is_truth: np.ndarray, ids: np.ndarray) ->
     return int(np.flatnonzero(is_truth[order])[0]) + 1
 
 
+@one_blas_thread()
 def _winner_without_round1(models_dir: Path) -> tuple[Any, list[str]]:
     """The winner refit on the training rounds only (round 1 held out), with its selected features."""
     winner = json.loads((models_dir / "winner.json").read_text())

@@ -31,7 +31,7 @@ from core.errors import PipelineError, run_cli
 from core.io import dump_joblib, read_json, write_text
 from core.schema import SAMPLE_ID, TARGET
 from core.settings import ModelSettings, SubmitSettings, load
-from models.fitting import fit_model, predict_scores
+from models.fitting import fit_model, one_blas_thread, predict_scores
 from models.registry import MODELS
 from pipeline.data.dataset import Matrix, load_matrix
 from pipeline.runstore import RunStore, data_fingerprint, library_versions
@@ -153,6 +153,7 @@ def _stale_reason(artifact: dict[str, Any], *, fingerprint: str, features: list[
     return ""
 
 
+@one_blas_thread()
 def load_or_refit(
     name: str, winner: dict[str, Any], train: Matrix, *, models_dir: Path, runs_dir: Path, settings: ModelSettings
 ) -> tuple[Any, list[str], dict[str, Any]]:

@@ -35,13 +35,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
-from threadpoolctl import threadpool_limits
 
 from core import config
 from core.errors import PipelineError, run_cli
 from core.io import dump_joblib, read_json, write_json
 from core.settings import FeatureSettings, ModelSettings, load, settings_dict
-from models.fitting import fit_model, predict_scores, rows_used
+from models.fitting import fit_model, one_blas_thread, predict_scores, rows_used
 from models.registry import MODELS, model_names
 from pipeline.data.dataset import Matrix, Split, load_matrix, load_selection
 from pipeline.diagnostics import paired_deltas, segment_table, segments_of
@@ -313,6 +312,7 @@ def tuned_for(
 # --- The stage ----------------------------------------------------------------------
 
 
+@one_blas_thread()
 def run(
     *,
     settings: ModelSettings,
@@ -495,11 +495,6 @@ def main() -> None:
         missing = [m for m in settings.ensemble_members if m not in MODELS]
         if missing:
             raise PipelineError(f"ENSEMBLE_MEMBERS: unknown model(s) {', '.join(missing)}; valid: {', '.join(MODELS)}")
-    # BLAS on one thread for the whole stage: a BLAS call beside another model's fit (the
-    # bake-off runs two at a time) split its sums differently, so the logistic regression's
-    # coefficients moved in the last bits between two runs on the same data.  The models that
-    # use both cores do it with OpenMP (LightGBM, HistGradientBoosting) or joblib, not BLAS.
-    threadpool_limits(limits=1, user_api="blas")
     # The report is its own Make target (it also waits for the ablation).
     run(settings=settings, feature_settings=load(FeatureSettings), write_report=False)
 

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -180,3 +180,71 @@ def test_the_stacks_logistic_solver_lands_on_the_optimum_whatever_the_memory_lay
     # Stronger regularisation shrinks every weight.
     w_small, _ = logistic_newton(Z, y, C=0.001)
     assert (np.abs(w_small) < np.abs(w)).all()
+
+
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+
+class _BlasProbe(ClassifierMixin, BaseEstimator):
+    """Records BLAS's thread count while it is fit and while it predicts."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        self.fit_threads_ = _blas_threads()
+        return self
+
+    def predict_proba(self, X):
+        self.predict_threads_ = _blas_threads()
+        return np.full((len(X), 2), 0.5)
+
+
+@pytest.fixture
+def blas_threads_at_start() -> int:
+    n = _blas_threads()
+    if n < 2:
+        pytest.skip("BLAS starts on one thread here: nothing to limit")
+    return n
+
+
+def test_entry_points_run_blas_on_one_thread_in_the_threads_they_start_and_restore_it_after(
+    blas_threads_at_start,
+) -> None:
+    import threading
+
+    from models.fitting import one_blas_thread
+
+    X, y = np.zeros((4, 1)), np.array([0, 1, 0, 1])
+    models = [Pipeline([("model", _BlasProbe())]) for _ in range(2)]
+
+    @one_blas_thread()
+    def entry_point() -> None:  # like train.run: the bake-off fits in threads it starts
+        threads = [threading.Thread(target=fit_model, args=(m, X, y)) for m in models]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        with one_blas_thread():  # a nested entry (a refit helper) leaves the limit in place
+            pass
+        predict_scores(models[0], X)
+
+    entry_point()
+    assert [m[-1].fit_threads_ for m in models] == [1, 1]
+    assert models[0][-1].predict_threads_ == 1
+    assert _blas_threads() == blas_threads_at_start
+
+
+def test_train_submit_and_the_recommender_evaluation_refit_wear_the_blas_limit() -> None:
+    from models.fitting import one_blas_thread
+    from pipeline import recommend_eval, submit, train
+
+    def wears_limit(fn) -> bool:  # decorated by one_blas_thread(): its context manager sits in the closure
+        cells = [c.cell_contents for c in (fn.__closure__ or ())]
+        return any(getattr(c, "func", None) is one_blas_thread.__wrapped__ for c in cells)
+
+    assert not wears_limit(train.bakeoff)  # the check tells a bare function apart
+    for fn in (train.run, submit.load_or_refit, recommend_eval._winner_without_round1):
+        assert wears_limit(fn), fn.__qualname__
