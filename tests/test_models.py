@@ -182,7 +182,6 @@ def test_the_stacks_logistic_solver_lands_on_the_optimum_whatever_the_memory_lay
     assert (np.abs(w_small) < np.abs(w)).all()
 
 
-
 def _blas_threads() -> int:
     from threadpoolctl import threadpool_info
 
