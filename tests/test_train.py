@@ -450,6 +450,39 @@ def test_fold_masks_keep_only_each_users_earlier_rows() -> None:
     assert train.tolist() == [True, False, False, True, False, False, True]
 
 
+def test_a_users_rows_after_their_earliest_example_up_to_round_k_stay_out_of_fold_k() -> None:
+    # User 2 has rounds 2 and 1 (t=200, 300) but no round 3, extras at t=150 and t=250.
+    m = _fold_matrix()
+    ex = pd.concat(
+        [
+            m.examples,
+            pd.DataFrame(
+                {
+                    "example_id": np.arange(7, 11, dtype=np.int64),
+                    "round": np.array([2, 1, -1, -1], dtype=np.int16),
+                    "user_id": np.array([2, 2, 2, 2], dtype=np.int32),
+                    "ts_listen": np.array([200, 300, 150, 250], dtype=np.int32),
+                    "is_listened": np.array([1, 0, 1, 0], dtype=np.int8),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    m = Matrix(examples=ex, X=pd.DataFrame({"f": np.arange(11, dtype=np.float32)}), groups={"f": "time"})
+    train3, valid3 = m.fold_masks(3)
+    assert valid3.tolist() == [True] + [False] * 10
+    # user 0: the extra at t=50 only (before their round 3 at t=100); user 1: the extra (no
+    # round 2 or 3: cut at round 1, t=400); user 2: the extra at t=150, not t=250 (after their
+    # round 2, their earliest example of rounds 1..3)
+    assert np.flatnonzero(train3).tolist() == [3, 6, 9]
+    # Fold 3's rows are exactly those fold 2's stack fits its members on (its inner holdout
+    # is round 3): that fit is read back, not fit again.
+    train2, _ = m.fold_masks(2)
+    inner = m.inner_rounds(train2)
+    inner_fit = np.flatnonzero(train2)[(inner != 3) & (inner != LATER_EXTRA)]
+    assert inner_fit.tolist() == np.flatnonzero(train3).tolist()
+
+
 def test_inner_rounds_keep_each_users_later_extras_out_of_the_inner_fit() -> None:
     m = _fold_matrix()
     train = m.training_mask()  # rows 0, 1, 3, 4, 6

@@ -78,14 +78,21 @@ class Matrix:
 
         Validation: round ``k`` (each user's k-th last Flow session start).  Training:
         the older rounds (``> k``) and the extra rows (round -1), keeping only rows
-        strictly before their own user's round-``k`` example, as the test's own user
-        history is before the test row.  For ``k = 1`` this is :meth:`training_mask`
-        (every training example is before its user's round 1 by construction).
+        strictly before their own user's cut, as the test's own user history is before the
+        test row.  The cut is the user's round-``k`` example, or for a user without one their
+        latest-numbered round below ``k`` (their earliest example of rounds ``1..k``): the
+        rows fold ``k-1``'s stack fits its members on (:meth:`inner_rounds`), so that fit is
+        this fold's own and is read back, not fit again.  For ``k = 1`` this is
+        :meth:`training_mask` (every training example is before its user's round 1).
         """
         r = self.rounds
         valid = r == k
         user, ts = self.examples["user_id"].to_numpy(), self.examples["ts_listen"].to_numpy()
-        train = ((r > k) | (r < 0)) & before_each_users_cut(user, ts, user[valid], ts[valid])
+        upto = (r >= 1) & (r <= k)
+        ex = pd.DataFrame({"user": user[upto], "round": r[upto], "ts": ts[upto]})
+        cuts = ex.sort_values(["user", "round"]).drop_duplicates("user", keep="last")
+        before = before_each_users_cut(user, ts, cuts["user"].to_numpy(), cuts["ts"].to_numpy())
+        train = ((r > k) | (r < 0)) & before
         return train, valid
 
 
