@@ -7,8 +7,11 @@ versions.  Fits are deterministic, so a cached fit *is* the fit that would be ma
 reusing it changes no bit of any result.  ``MODELS=lightgbm make train`` then costs one
 LightGBM, and changing ``ROWS_KNN`` refits KNN only.
 
-Entries live in ``models/artifacts/cache/<kind>-<model>-<key>.joblib``; :meth:`FitCache.prune`
-drops those the last run did not use.
+Entries live in ``models/artifacts/cache/<tag>-<kind>-<model>-<key>.joblib``, the tag naming
+the data, features and code of the run that wrote them; :meth:`FitCache.prune` drops the
+entries of other data, features or code.  Entries of the same ones that a run did not use
+stay: after the quick loop (``MODELS=lightgbm``) on unchanged features, a full ``make train``
+reads the other models back instead of refitting the whole bake-off.
 """
 
 from __future__ import annotations
@@ -43,11 +46,13 @@ def code_version(root: Path, versions: dict[str, str]) -> str:
 class FitCache:
     """Fitted pipelines and what was computed with them, one joblib file per fit."""
 
-    def __init__(self, directory: Path, *, code: str, enabled: bool = True) -> None:
+    def __init__(self, directory: Path, *, code: str, data: str = "", enabled: bool = True) -> None:
         self.directory = Path(directory)
         self.code = code
         self.enabled = enabled
         self.used: set[Path] = set()
+        #: Names the data, features (``data``) and code the entries were fit with: what prune keeps.
+        self.tag = hashlib.sha256(f"{code}|{data}".encode()).hexdigest()[:10]
 
     def key(self, pipeline: Any, X: Any, y: Any, *extra: Any) -> str:
         """Key of fitting ``pipeline`` on ``(X, y)``; ``extra`` adds what else the entry depends on."""
@@ -63,7 +68,7 @@ class FitCache:
         return h.hexdigest()[:24]
 
     def _path(self, kind: str, name: str, key: str) -> Path:
-        return self.directory / f"{kind}-{name}-{key}.joblib"
+        return self.directory / f"{self.tag}-{kind}-{name}-{key}.joblib"
 
     def get(self, kind: str, name: str, key: str) -> dict[str, Any] | None:
         """The cached entry, or None (missing, disabled or unreadable)."""
@@ -86,10 +91,11 @@ class FitCache:
         self.used.add(path)
 
     def prune(self) -> int:
-        """Delete the entries this run did not use; return how many."""
+        """Delete the entries of other data, features or code (any this run did not use); return how many."""
         if not self.enabled or not self.directory.exists():
             return 0
-        stale = [p for p in self.directory.glob("*.joblib") if p not in self.used]
+        mine = f"{self.tag}-"
+        stale = [p for p in self.directory.glob("*.joblib") if p not in self.used and not p.name.startswith(mine)]
         for p in stale:
             p.unlink(missing_ok=True)
         return len(stale)

@@ -343,7 +343,9 @@ def run(
     tuned, names, skipped = tuned_for(tuned_json, matrix, split.features, names, requested=bool(settings.models))
     fingerprint = data_fingerprint(matrix)
     versions = library_versions()
-    cache = FitCache(models_dir / "cache", code=code_version(config.ROOT, versions))
+    cache = FitCache(
+        models_dir / "cache", code=code_version(config.ROOT, versions), data=f"{fingerprint}|{','.join(split.features)}"
+    )
     timings["load"] = time.perf_counter() - t_start
     log.info(
         "%d training examples, %d validation examples, %d of %d features; data %s; models: %s",

@@ -53,11 +53,19 @@ def test_fit_cache_round_trip_miss_and_prune(tmp_path) -> None:
     again = FitCache(tmp_path, code="v1")
     entry = again.get("bakeoff", "logistic_regression", key)
     np.testing.assert_array_equal(predict_scores(entry["model"], X), predict_scores(model, X))
-    (tmp_path / "bakeoff-sgd-stale.joblib").write_bytes(b"not a joblib file")
+    (tmp_path / f"{again.tag}-bakeoff-sgd-stale.joblib").write_bytes(b"not a joblib file")
     assert again.get("bakeoff", "sgd", "stale") is None  # unreadable: a miss, never a failure
-    assert again.prune() == 1 and sorted(p.name for p in tmp_path.iterdir()) == [
-        f"bakeoff-logistic_regression-{key}.joblib"
-    ]
+    other_data = FitCache(tmp_path, code="v1", data="other features")
+    other_data.put("bakeoff", "logistic_regression", key, {"model": model, "fit_seconds": 1.5})
+    # A run on the first data that fits only SGD (the quick loop) keeps the logistic regression's
+    # entry of the same data and code for the next full run; the other data's entry goes.
+    quick = FitCache(tmp_path, code="v1")
+    quick.put("bakeoff", "sgd", "k2", {"model": model, "fit_seconds": 0.1})
+    assert quick.prune() == 1 and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{cache.tag}-bakeoff-{entry}.joblib" for entry in (f"logistic_regression-{key}", "sgd-k2", "sgd-stale")
+    )
+    assert quick.get("bakeoff", "logistic_regression", key) is not None
+    assert FitCache(tmp_path, code="v2").prune() == 3  # new code: nothing of the old is kept
     off = FitCache(tmp_path, code="v1", enabled=False)
     assert off.get("bakeoff", "logistic_regression", key) is None and off.prune() == 0
 
