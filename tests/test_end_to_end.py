@@ -95,13 +95,18 @@ def test_readme_chain_writes_a_valid_submission_and_report(built):
     assert "demo data" in html.lower()
     metrics = pd.read_json(built / "reports/metrics.json", typ="series")
     assert 0.5 < metrics["validation_auc"] <= 1.0
+    # make train does not run the ablation (a diagnostic on request): the report says how to get it
+    assert not (built / "reports/ablation.json").exists()
+    assert "ablation.json) not available: run make ablation." in html
 
 
-def test_evaluate_prints_validation_test_and_oracle_auc(built):
+def test_evaluate_prints_validation_test_and_oracle_auc_and_brings_the_ablation_into_the_report(built):
+    report = built / "reports/model_ranking.html"
     out = make(built, "evaluate").stdout
     assert "Validation AUC" in out
     assert "test AUC" in out and "oracle AUC" in out
     assert "ablation" in out.lower()
+    assert "AUC with every group" in report.read_text()  # the ablation re-rendered the report
 
 
 def _state(project: Path) -> dict[str, int]:
