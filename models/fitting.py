@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,14 +13,10 @@ from threadpoolctl import threadpool_limits
 
 __all__ = ["fit_signature", "fit_model", "fit_or_reuse", "predict_scores", "rows_used", "one_blas_thread"]
 
-_blas_lock = threading.Lock()
-_blas_depth = 0
-_blas_limits: Any = None
-
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread while inside (a context manager and a decorator); the counts restored after.
+    """BLAS on one thread while inside (a context manager and a decorator); the count restored after.
 
     A BLAS call beside another model's fit (the bake-off fits two at a time in threads) split
     its sums differently from one run to the next, so the logistic regression's coefficients
@@ -33,21 +28,11 @@ def one_blas_thread() -> Iterator[None]:
     the bytes ``make`` gets.  Enter it on the thread that drives the work: the threads it
     starts run under the limit, and the count is only changed by the entering thread
     (OpenBLAS 0.3.31 ignores a count set from a worker thread once the main thread has set
-    one).  Nested entries are counted: only the outermost exit restores the original count.
+    one).  Entries nest: an inner one restores the outer one's limit, the outermost the
+    original count.
     """
-    global _blas_depth, _blas_limits
-    with _blas_lock:
-        if _blas_depth == 0:
-            _blas_limits = threadpool_limits(limits=1, user_api="blas")
-        _blas_depth += 1
-    try:
+    with threadpool_limits(limits=1, user_api="blas"):
         yield
-    finally:
-        with _blas_lock:
-            _blas_depth -= 1
-            if _blas_depth == 0:
-                _blas_limits.restore_original_limits()
-                _blas_limits = None
 
 
 def fit_signature(pipeline: Pipeline, X: Any, y: Any) -> str:

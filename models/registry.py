@@ -102,7 +102,7 @@ def _logistic(s: ModelSettings) -> LogisticRegression:
     # differed in the 4th digit of the AUC between two processes given the same rows, which a
     # stack containing it turned into a different submission.  Newton-Cholesky lands on the
     # optimum in ~5 steps and is 3x faster (rows >> features here); bit for bit across processes
-    # once BLAS runs on one thread (pipeline.train.main: beside another fit its sums split differently).
+    # once BLAS runs on one thread (models.fitting.one_blas_thread: beside another fit its sums split differently).
     return LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-8, max_iter=100, random_state=s.seed)
 
 
