@@ -277,10 +277,10 @@ class ModelSettings:
         20_000, env="ROWS_KNN", low=10, allow_none=True, doc="row budget of KNN (brute-force neighbour search)"
     )
     rows_svm: int | None = setting(
-        8_000, env="ROWS_SVM", low=10, allow_none=True, doc="row budget of the kernel SVM (3-fold Platt calibration)"
+        5_000, env="ROWS_SVM", low=10, allow_none=True, doc="row budget of the kernel SVM (3-fold Platt calibration)"
     )
     rows_rf: int | None = setting(
-        40_000, env="ROWS_RF", low=10, allow_none=True, doc="row budget of the random forest (200 trees)"
+        40_000, env="ROWS_RF", low=10, allow_none=True, doc="row budget of the random forest (100 trees)"
     )
     rows_rbm: int | None = setting(
         30_000, env="ROWS_RBM", low=10, allow_none=True, doc="row budget of the RBM (contrastive divergence in numpy)"
