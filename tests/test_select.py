@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -122,3 +124,14 @@ def test_single_class_training_rounds_is_a_user_error(tmp_path) -> None:
     ex = matrix.examples.assign(is_listened=np.int8(1))
     with pytest.raises(PipelineError, match="single class"):
         select.run(matrix=Matrix(ex, matrix.X, matrix.groups), out_dir=tmp_path, settings=SETTINGS)
+
+
+def test_permutation_importance_on_threads_equals_one_feature_at_a_time() -> None:
+    matrix = _tiny_matrix()
+    train = matrix.training_mask()
+    forest = select.selection_forest(SETTINGS).fit(matrix.X.loc[train], matrix.y[train])
+    one = select.permutation_table(forest, matrix, settings=dataclasses.replace(SETTINGS, n_jobs=1))
+    two = select.permutation_table(forest, matrix, settings=dataclasses.replace(SETTINGS, n_jobs=2))
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+    assert one["permutation_mean"].abs().max() > 0  # f0 and f1 matter: the numbers are not all zero
+    assert forest.n_jobs == SETTINGS.n_jobs  # the fitted forest keeps its own thread count
