@@ -74,9 +74,9 @@ def selection_forest(settings: SelectSettings) -> OrderedForest:
 
     Depth is capped: splits deep in a tree are mostly noise, and impurity importance
     credits them to whichever feature happened to split there, which blurs the ranking.
-    Each tree sees a half-size bootstrap, as the bake-off's forest does: the fit takes ~40% less
-    time (14.1 -> 9.3 s at 2,000 users, 18.4 -> 11.2 s at full size with the permutation
-    importance), and the final stack on the features it keeps scored test AUC +0.0007 (demo,
+    Each tree sees a half-size bootstrap, as the bake-off's forest does: forest and permutation
+    importance together take about a third less time (14.1 -> 9.3 s at 2,000 users, 18.4 -> 11.2 s
+    at full size), and the final stack on the features it keeps scored test AUC +0.0007 (demo,
     2,000 users), +0.0008 (altgen, 2,000), -0.0006 (altgen, 19,918), +0.0000 (demo, 19,918);
     every paired bootstrap interval includes 0.
     """
