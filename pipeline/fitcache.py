@@ -50,7 +50,6 @@ class FitCache:
         self.directory = Path(directory)
         self.code = code
         self.enabled = enabled
-        self.used: set[Path] = set()
         #: Names the data, features (``data``) and code the entries were fit with: what prune keeps.
         self.tag = hashlib.sha256(f"{code}|{data}".encode()).hexdigest()[:10]
 
@@ -80,7 +79,6 @@ class FitCache:
         except Exception:  # a truncated or foreign file is a miss, never a failure
             log.warning("ignoring unreadable cache entry %s", path.name)
             return None
-        self.used.add(path)
         return entry
 
     def put(self, kind: str, name: str, key: str, entry: dict[str, Any]) -> None:
@@ -88,14 +86,13 @@ class FitCache:
             return
         path = self._path(kind, name, key)
         dump_joblib(entry, path)
-        self.used.add(path)
 
     def prune(self) -> int:
-        """Delete the entries of other data, features or code (any this run did not use); return how many."""
+        """Delete the entries of other data, features or code (every entry this run read or wrote has its tag); return how many."""
         if not self.enabled or not self.directory.exists():
             return 0
         mine = f"{self.tag}-"
-        stale = [p for p in self.directory.glob("*.joblib") if p not in self.used and not p.name.startswith(mine)]
+        stale = [p for p in self.directory.glob("*.joblib") if not p.name.startswith(mine)]
         for p in stale:
             p.unlink(missing_ok=True)
         return len(stale)
