@@ -21,6 +21,7 @@ Writes ``models/artifacts/selection.json`` and ``models/artifacts/rf_importances
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -185,20 +186,17 @@ def permutation_table(forest: OrderedForest, matrix: Matrix, *, settings: Select
     # one feature at a time with the forest's own threads (a 2,000-row predict is mostly thread
     # start-up).  Same numbers: each feature's permutation is seeded up front, and the forest adds
     # its trees' votes in a fixed order whatever the thread count.
-    n_jobs = forest.n_jobs
-    forest.set_params(n_jobs=1)
-    try:
-        with parallel_config(backend="threading", n_jobs=settings.n_jobs):
-            result = permutation_importance(
-                forest,
-                X,
-                y[idx],
-                scoring="roc_auc",
-                n_repeats=settings.permutation_repeats,
-                random_state=settings.seed,
-            )
-    finally:
-        forest.set_params(n_jobs=n_jobs)
+    # A shallow copy shares the fitted trees; only its thread count differs from the caller's forest.
+    solo = copy.copy(forest).set_params(n_jobs=1)
+    with parallel_config(backend="threading", n_jobs=settings.n_jobs):
+        result = permutation_importance(
+            solo,
+            X,
+            y[idx],
+            scoring="roc_auc",
+            n_repeats=settings.permutation_repeats,
+            random_state=settings.seed,
+        )
     return pd.DataFrame(
         {
             "feature": matrix.X.columns,
