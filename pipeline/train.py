@@ -92,7 +92,6 @@ def _fit(
 #: tree ~7.5, SGD ~2, KNN ~1.5, LR ~1), so the two lanes end together: ~17 s at 2,000 users
 #: where the registry's order (LR and KNN first, the RBM last) ended at ~19 s.
 SIDE_BY_SIDE_ORDER = ("svm", "rbm", "decision_tree", "sgd", "knn", "logistic_regression")
-SINGLE_THREADED = frozenset(SIDE_BY_SIDE_ORDER)
 
 
 def bakeoff(
@@ -124,7 +123,7 @@ def bakeoff(
 
     # Models whose fit runs on one core go two at a time (threads: their fits release the GIL);
     # each is seeded and fit alone, so the results are the same as one after the other.
-    side_by_side = [n for n in SIDE_BY_SIDE_ORDER if n in names and n in SINGLE_THREADED]
+    side_by_side = [n for n in SIDE_BY_SIDE_ORDER if n in names]
     early: dict[str, tuple] = {}
     if len(side_by_side) > 1 and settings.n_jobs > 1:
         with ThreadPoolExecutor(max_workers=settings.n_jobs) as pool:

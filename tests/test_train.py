@@ -598,7 +598,7 @@ def test_side_by_side_fits_give_the_same_scores_as_one_after_the_other(tmp_path,
     names = ["logistic_regression", "sgd", "decision_tree", "lightgbm"]
     cache = train.FitCache(tmp_path / "c", code="x", enabled=False)
     together = train.bakeoff(split, names, settings=MODEL, tuned=None, cache=cache, t_start=0.0)
-    monkeypatch.setattr(train, "SINGLE_THREADED", frozenset())
+    monkeypatch.setattr(train, "SIDE_BY_SIDE_ORDER", ())
     alone = train.bakeoff(split, names, settings=MODEL, tuned=None, cache=cache, t_start=0.0)
     for name in names:
         assert np.array_equal(together[2][name], alone[2][name]), name
