@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AsOfIndex", "combine_keys", "smoothed_rate", "smooth", "range_sum"]
+__all__ = ["AsOfIndex", "combine_keys", "smoothed_rate", "smooth", "range_sum", "ranges_within"]
 
 _TS_BITS = 32
 
@@ -41,6 +41,33 @@ def range_sum(values_sorted: np.ndarray, start: np.ndarray, end: np.ndarray) -> 
     """Sum of ``values_sorted`` (already in an index's sorted order) over each ``[start, end)``."""
     c = np.concatenate([[0.0], np.cumsum(np.asarray(values_sorted, dtype=np.float64))])
     return c[end] - c[start]
+
+
+def ranges_within(
+    col_sorted: np.ndarray, codes_sorted: np.ndarray, n_codes: int, ts_sorted: np.ndarray, q_val, q_code, q_ts
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As-of row ranges for the key (``col``, code) over rows already sorted by (code, ts).
+
+    A stable sort on the small non-negative integer column ``col_sorted`` (a linear radix
+    sort for int8/int16 such as ``context_type`` and ``platform_name``) regroups the rows
+    by (col, code) keeping time order, so two binary searches per target find its rows
+    with that column value and code and ``ts < q_ts`` -- what an AsOfIndex over (code,
+    col) gives, without another full sort of the history.  ``q_code < 0`` (unknown code)
+    gives an empty range.  Returns ``(perm, start, end)``: position ``i`` of the regrouped
+    order is position ``perm[i]`` of the given order.
+    """
+    col = np.asarray(col_sorted)
+    if len(col) and col.min() >= 0 and col.max() < 2**15:
+        col = col.astype(np.int16)
+    perm = np.argsort(col, kind="stable")
+    ts = np.clip(np.asarray(ts_sorted, dtype=np.int64)[perm], 0, 2**32 - 1)
+    key = ((col[perm].astype(np.int64) * n_codes + codes_sorted[perm]) << 32) | ts
+    q_val = np.asarray(q_val, dtype=np.int64)
+    ok = (q_code >= 0) & (q_val >= 0)
+    base = np.where(ok, q_val * n_codes + q_code, 0) << 32
+    start = np.searchsorted(key, base, side="left")
+    end = np.searchsorted(key, base | np.clip(q_ts, 0, 2**32 - 1), side="left")
+    return perm, start, np.where(ok, end, start)
 
 
 class AsOfIndex:

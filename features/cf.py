@@ -13,6 +13,8 @@ play while the (expensive) factors are refreshed weekly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -28,7 +30,7 @@ from features.snapshots import snapshot_number as _snapshot_number
 from features.snapshots import snapshot_time as _snapshot_time
 from features.snapshots import sorted_codes as _sorted_codes
 
-__all__ = ["cf_features", "track_vectors"]
+__all__ = ["cf_features", "track_vectors", "TasteSpace", "taste_space"]
 
 #: Latent dimensions of the SVD (fewer when a snapshot has fewer users or items).
 N_COMPONENTS = 24
@@ -184,7 +186,43 @@ def track_vectors(history: History, *, at: int | None = None) -> tuple[np.ndarra
     return items[known].astype(np.int64), factors[col[known]]
 
 
-def cf_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True)
+class TasteSpace:
+    """One snapshot's item factors with the item ids of the history they were fit on.
+
+    All that :func:`cf_features` needs of other users' plays for targets in that snapshot's
+    week: with it, the group runs on a history holding only the target user's rows
+    (:mod:`features.now`), their items numbered as in the full history.
+    """
+
+    snapshot: int
+    #: Per item kind (``_ITEMS``): the full history's sorted item ids.
+    items: tuple[np.ndarray, ...]
+    #: :func:`_fit_snapshot`'s result for the snapshot (None: too few rows to fit).
+    fit: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None
+
+    def codes(self, history: History, idx) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:func:`_kind_codes` of ``history``'s rows, in the full history's item numbering."""
+        out = []
+        for items, (_, column) in zip(self.items, _ITEMS, strict=True):
+            ids = history.col(column)[idx.order]
+            code = np.searchsorted(items, ids)
+            if len(ids) and not np.array_equal(items[np.minimum(code, len(items) - 1)], ids):
+                raise ValueError(f"{column}: rows whose items the taste space does not know")
+            out.append((items, code.astype(np.int32)))
+        return out
+
+
+def taste_space(history: History, at: int) -> TasteSpace:
+    """The :class:`TasteSpace` of the snapshot in force at time ``at`` (fit once per history, memoised)."""
+    idx = history.index("user_id")
+    kinds = _kind_codes(history, idx)
+    k = int(_snapshot_number(np.array([at]))[0])
+    fit = _snapshot(history, k, idx.codes_sorted, idx.ts_sorted, [c for _, c in kinds], [len(i) for i, _ in kinds])
+    return TasteSpace(snapshot=k, items=tuple(items for items, _ in kinds), fit=fit)
+
+
+def cf_features(history: History, targets: pd.DataFrame, *, space: TasteSpace | None = None) -> pd.DataFrame:
     """Latent-factor taste match between the user and the candidate's artist and track.
 
     Implicit-feedback collaborative filtering (PureSVD-style): a weekly snapshot SVD of
@@ -206,11 +244,14 @@ def cf_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
 
     NaN where the snapshot was not fit (fewer than ``MIN_SNAPSHOT_ROWS`` rows before
     it), the candidate is not in the snapshot, or the user has no such past plays.
+
+    ``space`` (:func:`taste_space` of the full history) stands in for the other users' plays
+    when ``history`` holds only the target user's rows (every target in its snapshot's week).
     """
     n_t = len(targets)
     names = ["cf_artist_listen_cos", "cf_artist_skip_cos", "cf_artist_norm", "cf_media_listen_cos", "cf_media_skip_cos"]
     res = {name: np.full(n_t, np.nan, dtype=np.float32) for name in names}
-    if n_t == 0 or len(history) == 0:
+    if n_t == 0 or (len(history) == 0 and space is None):
         return pd.DataFrame(res)
 
     idx, start, end = history.locate(targets, "user_id")
@@ -220,8 +261,11 @@ def cf_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
 
     snap = _snapshot_number(targets["ts_listen"].to_numpy())
 
+    if space is not None and not (snap == space.snapshot).all():
+        raise ValueError(f"targets outside the taste space's snapshot {space.snapshot}")
+    codes = _kind_codes(history, idx) if space is None else space.codes(history, idx)
     kinds = []
-    for (prefix, column), (items, icode_s) in zip(_ITEMS, _kind_codes(history, idx), strict=True):
+    for (prefix, column), (items, icode_s) in zip(_ITEMS, codes, strict=True):
         w_listen, w_skip = _telescoped_weights(ucode_s, icode_s, y_s)
         t_items = targets[column].to_numpy()
         cand = np.minimum(np.searchsorted(items, t_items), len(items) - 1)
@@ -229,7 +273,10 @@ def cf_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
         kinds.append((prefix, len(items), icode_s, w_listen, w_skip, cand))
 
     for k in np.unique(snap):
-        fit = _snapshot(history, int(k), ucode_s, ts_s, [kd[2] for kd in kinds], [kd[1] for kd in kinds])
+        if space is None:
+            fit = _snapshot(history, int(k), ucode_s, ts_s, [kd[2] for kd in kinds], [kd[1] for kd in kinds])
+        else:
+            fit = space.fit
         if fit is None:
             continue
         sel = np.flatnonzero(snap == k)

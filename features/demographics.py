@@ -16,7 +16,7 @@ import pandas as pd
 from features.asof import smoothed_rate
 from features.history import History
 
-__all__ = ["demographics_features"]
+__all__ = ["demographics_features", "age_band", "AGE_BAND_EDGES"]
 
 #: Age band edges: 18-21 -> 0, 22-25 -> 1, 26 and over -> 2 (below 18 joins band 0).
 AGE_BAND_EDGES = (22, 26)
@@ -24,7 +24,7 @@ AGE_BAND_EDGES = (22, 26)
 DEFAULT_RATE = 0.6
 
 
-def _age_band(age: np.ndarray) -> np.ndarray:
+def age_band(age: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.asarray(AGE_BAND_EDGES), np.asarray(age, dtype=np.int64), side="right").astype(np.int64)
 
 
@@ -91,7 +91,7 @@ def demographics_features(history: History, targets: pd.DataFrame) -> pd.DataFra
     cells = _Cells(history.col("ts_listen"), y)
 
     h_flow, t_flow = _flow(history.col("listen_type")), _flow(targets["listen_type"].to_numpy())
-    h_band, t_band = _age_band(history.col("user_age")), _age_band(targets["user_age"].to_numpy())
+    h_band, t_band = age_band(history.col("user_age")), age_band(targets["user_age"].to_numpy())
     h_gender, t_gender = _gender(history.col("user_gender")), _gender(targets["user_gender"].to_numpy())
     # Dense genre codes (hashing, no sort); a genre never seen in history gets -1.
     h_genre, genres = pd.factorize(history.col("genre_id"), sort=False)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import FeatureSettings
-from features.asof import AsOfIndex, combine_keys
+from features.asof import AsOfIndex, combine_keys, range_sum, ranges_within
 
 __all__ = ["History", "UserSessions", "session_starts", "code_hash"]
 
@@ -168,6 +168,24 @@ class History:
             for name, v in values.items()
         }
         return end.astype(np.float64), sums
+
+    def global_asof_in(
+        self, col: str, qval: np.ndarray, ts: np.ndarray, values: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`global_asof` over the rows whose ``col`` equals the query's ``qval`` (a small integer column).
+
+        E.g. the listen rate of everyone on the target's platform before the target.
+        """
+        order = self.time_order()
+        hcol = self.df[col].to_numpy()
+        n_q = len(ts)
+        perm, s, e = ranges_within(
+            hcol[order], np.zeros(len(hcol), np.int64), 1, self.df["ts_listen"].to_numpy().astype(np.int64)[order],
+            qval, np.zeros(n_q, np.int64), ts,
+        )  # fmt: skip
+        return (e - s).astype(np.float64), {
+            name: range_sum(np.asarray(v)[order][perm], s, e) for name, v in values.items()
+        }
 
     def index(self, *cols: str) -> AsOfIndex:
         """As-of index keyed by one or two columns (built once, then cached)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -13,7 +15,7 @@ from features.snapshots import snapshot_number as _snapshot_number
 from features.snapshots import snapshot_time as _snapshot_time
 from features.snapshots import sorted_codes as _sorted_codes
 
-__all__ = ["neighbours_features", "item_neighbours"]
+__all__ = ["neighbours_features", "item_neighbours", "NeighbourLists", "neighbour_lists"]
 
 #: Neighbours kept per artist (the most similar, ties broken by the lower artist id).
 TOP_K = colisten.TOP_K
@@ -74,6 +76,40 @@ def _neighbour_lists(
     return nbr, sim
 
 
+@dataclass(frozen=True)
+class NeighbourLists:
+    """Every item's neighbours in one snapshot: what the group needs of other users' plays."""
+
+    snapshot: int
+    #: Per kind name: sorted item ids, their ``TOP_K`` neighbour ids (-1: none) and similarities.
+    lists: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+    def lookup(self, name: str, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbours and similarities of ``items`` (none for an item not in the lists)."""
+        ids, nbr, sim = self.lists[name]
+        pos = np.minimum(np.searchsorted(ids, items), max(len(ids) - 1, 0))
+        found = (ids[pos] == items) if len(ids) else np.zeros(len(items), dtype=bool)
+        out_n = np.full((len(items), TOP_K), -1, dtype=np.int64)
+        out_s = np.zeros((len(items), TOP_K))
+        out_n[found], out_s[found] = nbr[pos[found]], sim[pos[found]]
+        return out_n, out_s
+
+
+def neighbour_lists(history: History, at: int) -> NeighbourLists:
+    """The neighbours of every item of the history in the snapshot in force at time ``at``.
+
+    An item's neighbours are its own row of the similarity product, whatever else is asked
+    with it, so these are the lists the group finds for any target in that snapshot's week.
+    """
+    out = {}
+    for name, column, min_l, cap in KINDS:
+        ids = np.unique(history.col(column)).astype(np.int64)
+        targets = pd.DataFrame({column: ids, "ts_listen": np.full(len(ids), at, dtype=np.int64)})
+        nbr, sim = _neighbour_lists(history, targets, column, min_listeners=min_l, user_cap=cap)
+        out[name] = (ids, nbr, sim)
+    return NeighbourLists(snapshot=int(_snapshot_number(np.array([at]))[0]), lists=out)
+
+
 def _user_on_neighbours(
     history: History, targets: pd.DataFrame, column: str, nbr: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +129,9 @@ def _user_on_neighbours(
     return plays, listens
 
 
-def neighbours_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
+def neighbours_features(
+    history: History, targets: pd.DataFrame, *, lists: NeighbourLists | None = None
+) -> pd.DataFrame:
     """The user's listen rate, before the target, on the artists (and tracks) most like the candidate's.
 
     A track or artist the user never met says nothing through the user_item group; its
@@ -125,6 +163,9 @@ def neighbours_features(history: History, targets: pd.DataFrame) -> pd.DataFrame
     are its own row of the similarity product (ties to the lower id), so they depend neither
     on later rows nor on the other targets of the batch; the user's counts are as-of ranges
     ending strictly before ``t``.
+
+    ``lists`` (:func:`neighbour_lists` of the full history) stands in for the other users'
+    plays when ``history`` holds only the target user's rows (every target in its snapshot's week).
     """
     k = history.settings.prior_strength
     t = targets["ts_listen"].to_numpy().astype(np.int64)
@@ -135,7 +176,12 @@ def neighbours_features(history: History, targets: pd.DataFrame) -> pd.DataFrame
     user_rate = smooth(range_sum(y[uidx.order], us, ue), (ue - us).astype(np.float64), g_rate, k)
     out = {}
     for name, column, min_l, cap in KINDS:
-        nbr, sim = _neighbour_lists(history, targets, column, min_listeners=min_l, user_cap=cap)
+        if lists is None:
+            nbr, sim = _neighbour_lists(history, targets, column, min_listeners=min_l, user_cap=cap)
+        else:
+            if not (_snapshot_number(t) == lists.snapshot).all():
+                raise ValueError(f"targets outside the neighbour lists' snapshot {lists.snapshot}")
+            nbr, sim = lists.lookup(name, targets[column].to_numpy().astype(np.int64))
         plays, listens = _user_on_neighbours(history, targets, column, nbr)
         w_plays = (sim * plays).sum(axis=1)
         w_listens = (sim * listens).sum(axis=1)

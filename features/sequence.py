@@ -32,20 +32,6 @@ def _csum0(v: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(v, dtype=np.float64)])
 
 
-def _global_priors(history: History, t: np.ndarray, weights: dict[str, np.ndarray | None]) -> dict[str, np.ndarray]:
-    """Sums of per-row ``weights`` over all history rows (every user) with ``ts < t``, per target.
-
-    Each history row is binned by how many distinct target times are <= its ts: it
-    counts for exactly the targets of higher bins. Cheaper than sorting the history by time.
-    """
-    uniq, inv = np.unique(t, return_inverse=True)
-    bins = np.searchsorted(uniq, history.col("ts_listen").astype(np.int64), side="right")
-    return {
-        k: np.cumsum(np.bincount(bins, weights=w, minlength=len(uniq) + 1))[inv].astype(np.float64)
-        for k, w in weights.items()
-    }
-
-
 def _rate(listens: np.ndarray, count: np.ndarray, fallback: np.ndarray | float) -> np.ndarray:
     """Raw rate, ``fallback`` where the count is 0."""
     return np.where(count > 0, listens / np.maximum(count, 1), fallback)
@@ -117,9 +103,8 @@ def sequence_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     start_flag[idx.order] = starts_s
 
     # As-of global priors; a rate with nothing behind it falls back to a broader one.
-    gs = _global_priors(
-        history, t, {"n": None, "y": y, "f": flow, "fy": y * flow, "s": start_flag, "sy": y * start_flag}
-    )
+    g_n, gs = history.global_asof(t, {"y": y, "f": flow, "fy": y * flow, "s": start_flag, "sy": y * start_flag})
+    gs["n"] = g_n
     g = _rate(gs["y"], gs["n"], EMPTY_PRIOR)
     g_flow = _rate(gs["fy"], gs["f"], g)
     g_start = _rate(gs["sy"], gs["s"], g_flow)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 
 from core.schema import BROKEN_CLOCK_BEFORE
-from features.asof import range_sum, smooth
+from features.asof import range_sum, ranges_within, smooth
 from features.history import History
 
-__all__ = ["user_features"]
+__all__ = ["user_features", "flow_session_starts"]
 
 _DAY = 86400
 #: Half-lives (days) of the recency-weighted listen rate over all plays: a short one for
@@ -23,33 +23,6 @@ _MAX_EXP2 = 1000.0
 #: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is
 #: defined (0.5) before the first history row and negligibly moved afterwards.
 _GLOBAL_PSEUDO = 1.0
-
-
-def _ranges_within(
-    col_sorted: np.ndarray, codes_sorted: np.ndarray, n_codes: int, ts_sorted: np.ndarray, q_val, q_code, q_ts
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """As-of row ranges for the key (``col``, code) over rows already sorted by (code, ts).
-
-    A stable sort on the small non-negative integer column ``col_sorted`` (a linear radix
-    sort for int8/int16 such as ``context_type`` and ``platform_name``) regroups the rows
-    by (col, code) keeping time order, so two binary searches per target find its rows
-    with that column value and code and ``ts < q_ts`` -- what an AsOfIndex over (code,
-    col) gives, without another full sort of the history.  ``q_code < 0`` (unknown code)
-    gives an empty range.  Returns ``(perm, start, end)``: position ``i`` of the regrouped
-    order is position ``perm[i]`` of the given order.
-    """
-    col = np.asarray(col_sorted)
-    if len(col) and col.min() >= 0 and col.max() < 2**15:
-        col = col.astype(np.int16)
-    perm = np.argsort(col, kind="stable")
-    ts = np.clip(np.asarray(ts_sorted, dtype=np.int64)[perm], 0, 2**32 - 1)
-    key = ((col[perm].astype(np.int64) * n_codes + codes_sorted[perm]) << 32) | ts
-    q_val = np.asarray(q_val, dtype=np.int64)
-    ok = (q_code >= 0) & (q_val >= 0)
-    base = np.where(ok, q_val * n_codes + q_code, 0) << 32
-    start = np.searchsorted(key, base, side="left")
-    end = np.searchsorted(key, base | np.clip(q_ts, 0, 2**32 - 1), side="left")
-    return perm, start, np.where(ok, end, start)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -76,6 +49,13 @@ def _flow_session_starts_sorted(history: History) -> np.ndarray:
     before = np.concatenate([[0], np.cumsum(flow_sorted, dtype=np.int64)])  # flows in [0, i)
     flows_earlier_in_session = before[:-1] - before[sess.session_start]
     return flow_sorted & (flows_earlier_in_session == 0)
+
+
+def flow_session_starts(history: History) -> np.ndarray:
+    """Per history row (original order): 1.0 on the first Flow play of its session (the predicted kind of play)."""
+    out = np.zeros(len(history))
+    out[history.index("user_id").order] = _flow_session_starts_sorted(history)
+    return out
 
 
 def _decayed_sums(
@@ -173,14 +153,11 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
 
     idx, s, e = history.locate(targets, "user_id")
     order = idx.order
-    fss_sorted = _flow_session_starts_sorted(history)
-    fss = np.zeros(len(history))
-    fss[order] = fss_sorted
+    fss = flow_session_starts(history)
+    fss_sorted = fss[order]
 
     # Global as-of priors: prefix sums over the history sorted by time.
     g_n, g = history.global_asof(t, {"y": y, "f": flow, "fy": flow * y, "s": fss, "sy": fss * y})
-    t_order = history.time_order()
-    hts = history.col("ts_listen").astype(np.int64)
     g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
     g_flow_rate = smooth(g["fy"], g["f"], g_rate, k)
     g_nonflow_rate = smooth(g["y"] - g["fy"], g_n - g["f"], g_rate, k)
@@ -222,11 +199,9 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     u_code = np.where(e > s, idx.codes_sorted[np.minimum(s, max(len(idx) - 1, 0))] if len(idx) else -1, -1)
     for col, name in (("context_type", "ctx"), ("platform_name", "platform")):
         hcol, qcol = history.col(col), targets[col].to_numpy()
-        perm, cs, ce = _ranges_within(
-            hcol[t_order], np.zeros(len(hcol), np.int64), 1, hts[t_order], qcol, np.zeros(n, np.int64), t
-        )
-        c_prior = smooth(range_sum(y[t_order][perm], cs, ce), (ce - cs).astype(np.float64), g_rate, k)
-        perm, us, ue = _ranges_within(hcol[order], idx.codes_sorted, len(idx.uniq), idx.ts_sorted, qcol, u_code, t)
+        c_n, c = history.global_asof_in(col, qcol, t, {"y": y})
+        c_prior = smooth(c["y"], c_n, g_rate, k)
+        perm, us, ue = ranges_within(hcol[order], idx.codes_sorted, len(idx.uniq), idx.ts_sorted, qcol, u_code, t)
         uc_n = (ue - us).astype(np.float64)
         out[f"user_{name}_rate"] = smooth(range_sum(y_s[perm], us, ue), uc_n, c_prior, k)
         if name == "ctx":

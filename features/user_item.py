@@ -9,7 +9,7 @@ from core.schema import BROKEN_CLOCK_BEFORE
 from features.asof import range_sum, smooth
 from features.history import History
 
-__all__ = ["user_item_features"]
+__all__ = ["user_item_features", "first_plays"]
 
 #: Item levels crossed with the user, coarsest first.
 PAIR_KEYS = ("genre", "artist", "album", "media")
@@ -22,6 +22,16 @@ NOVELTY_KEYS = ("artist", "media")
 #: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is
 #: defined (0.5) before the first history row and negligibly moved afterwards.
 _GLOBAL_PSEUDO = 1.0
+
+
+def first_plays(history: History, key: str) -> np.ndarray:
+    """Per history row (original order): 1.0 on the user's first play of the row's ``key`` (artist, media...)."""
+    idx = history.index("user_id", f"{key}_id")
+    first = np.ones(len(idx), dtype=bool)
+    first[1:] = idx.codes_sorted[1:] != idx.codes_sorted[:-1]
+    out = np.zeros(len(idx))
+    out[idx.order] = first
+    return out
 
 
 def user_item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
@@ -58,13 +68,7 @@ def user_item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
 
     pairs = {key: history.locate(targets, "user_id", f"{key}_id") for key in PAIR_KEYS}
     # First play of each (user, item) pair: the first row of its run in the pair index.
-    first_play: dict[str, np.ndarray] = {}
-    for key in NOVELTY_KEYS:
-        idx = pairs[key][0]
-        first = np.ones(len(idx), dtype=bool)
-        first[1:] = idx.codes_sorted[1:] != idx.codes_sorted[:-1]
-        first_play[key] = np.zeros(len(idx))
-        first_play[key][idx.order] = first
+    first_play = {key: first_plays(history, key) for key in NOVELTY_KEYS}
 
     values = {"y": y}
     for key, f in first_play.items():

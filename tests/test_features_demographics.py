@@ -9,7 +9,7 @@ import pytest
 
 from core.settings import FeatureSettings
 from features import demographics
-from features.demographics import _age_band, demographics_features
+from features.demographics import age_band, demographics_features
 from features.history import History
 from tests.featurekit import base_row, future_changed, redraw_future, sampled_targets, targets_from_train
 from tests.frames import train_frame
@@ -58,7 +58,7 @@ def _simple_priors(monkeypatch):
 
 @pytest.mark.parametrize(("age", "band"), [(16, 0), (18, 0), (21, 0), (22, 1), (25, 1), (26, 2), (30, 2), (45, 2)])
 def test_age_bands(age, band):
-    assert _age_band(np.array([age]))[0] == band
+    assert age_band(np.array([age]))[0] == band
 
 
 def test_hand_computed_rates():
