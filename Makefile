@@ -144,7 +144,14 @@ $(FEAT)/test/%.parquet $(FEAT)/now/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN
 $(FEAT)/train/fm.parquet $(FEAT)/test/fm.parquet $(FEAT)/now/fm.parquet: features/fm_data.py
 $(FEAT)/train/neighbours.parquet $(FEAT)/test/neighbours.parquet $(FEAT)/now/neighbours.parquet: features/colisten.py
 
-features: $(SUMMARY) $(TRAIN_FEATS) $(TEST_FEATS) ## validate data/raw, build the examples and every feature group
+# The recommender's state at now (pipeline/recommend_state.py, features/now.py): what a request needs
+# of everyone's plays, so `make recommend` reads one user's plays instead of passing the groups
+# over the whole history.  A function of the history, the test file's last time and the feature code.
+$(RECO_STATE): $(TRAIN_PQ) $(TEST_PQ) $(FEATURES_STAMP) $(wildcard features/*.py) pipeline/pool.py \
+		pipeline/recommend_state.py
+	$(PY) -m pipeline.recommend_state --history $(TRAIN_PQ) --test $(TEST_PQ) --out-dir $(dir $@)
+
+features: $(SUMMARY) $(TRAIN_FEATS) $(TEST_FEATS) $(RECO_STATE) ## validate data/raw, build the examples, every feature group and the recommender's state
 
 # --- models ----------------------------------------------------------------------------
 $(SELECTION): $(TRAIN_FEATS) $(EX_TRAIN) $(GROUPS_STAMP) $(SELECT_STAMP) pipeline/select.py $(MATRIX_CODE) models/estimators.py
@@ -194,7 +201,7 @@ submit: $(LATEST) ## write submissions/submission_<model>_<time>.csv and latest.
 
 # --- recommendations --------------------------------------------------------------------
 N ?= 10
-recommend: | $(WINNER) $(TRAIN_PQ) ## top N tracks for a user: make recommend USER=<user_id>[,<id>...] [N=10] [INCLUDE_HEARD=1] [AGE=24 GENDER=1]
+recommend: $(RECO_STATE) | $(WINNER) ## top N tracks for a user: make recommend USER=<user_id>[,<id>...] [N=10] [INCLUDE_HEARD=1] [AGE=24 GENDER=1]
 	$(PY) -m pipeline.recommend --user "$(USER)" --n "$(N)" --age "$(AGE)" --gender "$(GENDER)" \
 		$(if $(filter 1 yes true,$(INCLUDE_HEARD)),--include-heard)
 

@@ -33,6 +33,8 @@ EXAMPLES_NOW = PROCESSED / "examples_now.parquet"
 FEATURES_DIR = PROCESSED / "features"
 #: Values computed once per train history and shared by processes (index orders, snapshot fits).
 HISTORY_CACHE = PROCESSED / "cache"
+#: The recommender's state at now (pipeline/recommend_state.py), written by make features.
+RECOMMEND_STATE = PROCESSED / "recommend"
 DEMO_ANSWERS = DEMO / "answers.csv"
 DEMO_MARKER = RAW / ".demo"  # written by the demo generator, so every stage can say "demo data"
 

@@ -50,10 +50,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
-def write_parquet(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write ``df`` as parquet (zstd, no pandas index unless it is meaningful)."""
+def write_parquet(df: pd.DataFrame, path: str | os.PathLike[str], *, row_group_size: int | None = None) -> None:
+    """Write ``df`` as parquet (zstd, no pandas index unless it is meaningful; pyarrow's row groups by default)."""
     with atomic_path(path) as tmp:
-        df.to_parquet(tmp, engine="pyarrow", compression="zstd", index=False)
+        df.to_parquet(tmp, engine="pyarrow", compression="zstd", index=False, row_group_size=row_group_size)
 
 
 def _json_default(obj: Any) -> Any:

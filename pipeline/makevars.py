@@ -46,6 +46,7 @@ _PATHS = {
     "REPORT": config.REPORT,
     "RECO": config.RECOMMENDATIONS,
     "RECO_EVAL": config.RECOMMEND_EVAL,
+    "RECO_STATE": config.RECOMMEND_STATE / "state.joblib",
     "LATEST": config.LATEST,
 }
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,10 +46,12 @@ __all__ = [
     "USER_TOP_ARTISTS",
     "NEIGHBOURS",
     "TRACKS_PER_ARTIST",
+    "NearTable",
     "PoolContext",
     "Scene",
     "catalogue",
     "candidate_pool",
+    "candidate_rows",
     "pool_context",
     "sample_examples",
 ]
@@ -72,6 +75,42 @@ def catalogue(df: pd.DataFrame) -> pd.DataFrame:
     return meta
 
 
+class NearTable(Mapping):
+    """Artists' neighbours as two arrays: sorted artist ids and their neighbours (-1: none).
+
+    A read-only ``near`` of a :class:`PoolContext` whose every artist was warmed; an artist
+    not in it has no neighbours (as :meth:`PoolContext.warm` finds for an artist without plays).
+    """
+
+    def __init__(self, near: Mapping[int, np.ndarray]) -> None:
+        self.ids = np.array(sorted(near), dtype=np.int64)
+        width = max([NEIGHBOURS, *(len(v) for v in near.values())])
+        self.table = np.full((len(self.ids), width), -1, dtype=np.int64)
+        for i, a in enumerate(self.ids):
+            v = near[int(a)]
+            self.table[i, : len(v)] = v
+
+    def _pos(self, artist: int) -> int:
+        pos = int(np.searchsorted(self.ids, artist))
+        return pos if pos < len(self.ids) and self.ids[pos] == artist else -1
+
+    def __getitem__(self, artist: int) -> np.ndarray:
+        pos = self._pos(int(artist))
+        if pos < 0:
+            return np.array([], dtype=np.int64)
+        row = self.table[pos]
+        return row[row >= 0]
+
+    def __contains__(self, artist: object) -> bool:
+        return isinstance(artist, (int, np.integer)) and self._pos(int(artist)) >= 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(int(a) for a in self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 @dataclass
 class PoolContext:
     """What every user's pool shares at one moment ``now``: built once, then each user's pool is cheap."""
@@ -88,7 +127,18 @@ class PoolContext:
     listened: np.ndarray
     n_users: int
     #: Each artist's ``NEIGHBOURS`` nearest artists, filled on demand (:meth:`warm`).
-    near: dict[int, np.ndarray] = field(default_factory=dict)
+    near: dict[int, np.ndarray] | NearTable = field(default_factory=dict)
+
+    def complete(self) -> None:
+        """Find every artist's neighbours, then drop the plays: a context that never needs them again.
+
+        ``near`` becomes a :class:`NearTable` (two arrays instead of a dict of small ones: the
+        recommender's saved state loads in a fraction of the time).
+        """
+        self.warm(self.items)
+        self.near = NearTable(self.near)
+        self.ucode = self.acode = np.zeros(0, dtype=np.int64)
+        self.listened = np.zeros(0, dtype=bool)
 
     def warm(self, artists: np.ndarray) -> None:
         """Find the neighbours of every artist of ``artists`` not yet known, in one pass over the plays.
@@ -96,6 +146,8 @@ class PoolContext:
         An artist's neighbours do not depend on the others asked with it
         (:func:`features.colisten.item_neighbours`), so many users' pools share one pass.
         """
+        if isinstance(self.near, NearTable):  # complete: every artist of the plays is in it
+            return
         todo = np.unique(np.asarray([a for a in artists if int(a) not in self.near], dtype=np.int64))
         if len(todo) == 0:
             return
@@ -145,7 +197,7 @@ def pool_context(history: pd.DataFrame, now: int) -> PoolContext:
 
 
 def candidate_pool(
-    history: pd.DataFrame,
+    history: pd.DataFrame | None,
     catalogue: pd.DataFrame,
     user_rows: pd.DataFrame,
     *,
@@ -160,6 +212,8 @@ def candidate_pool(
     same ``now``) saves rebuilding the part every user shares.
     """
     if context is None or context.now != now:
+        if history is None:
+            raise ValueError(f"no pool context at now={now} and no history to build one")
         context = pool_context(history, now)
     picked: dict[int, str] = dict.fromkeys(context.popular, "popular lately")
     mine = user_rows[user_rows["ts_listen"].to_numpy() < now]
@@ -192,6 +246,51 @@ def _near_artists(context: PoolContext, artists: np.ndarray) -> np.ndarray:
     context.warm(artists)
     near = [context.near[int(a)] for a in artists]
     return np.setdiff1d(np.concatenate(near).astype(context.items.dtype), artists)
+
+
+def candidate_rows(
+    user_id: int, rows: pd.DataFrame, pool: pd.DataFrame, now: int, *, age: int | None, gender: int | None
+) -> pd.DataFrame:
+    """Example rows for (user, candidate) at ``now``: a Flow session start on the user's usual device.
+
+    ``rows`` are the user's history rows (empty for a new user: platform 0, age 24, gender 0
+    unless ``age``/``gender`` say otherwise); ``pool`` is rows of the catalogue.
+    """
+    if len(rows):
+        last = rows.sort_values("ts_listen", kind="stable").iloc[-1]
+        flow = rows[rows["listen_type"] == 1]
+        context = int(flow["context_type"].mode().iloc[0]) if len(flow) else 1
+        person = {c: int(last[c]) for c in ("platform_name", "platform_family", "user_age", "user_gender")}
+    else:
+        context = 1
+        person = {"platform_name": 0, "platform_family": 0, "user_age": 24, "user_gender": 0}
+    if age is not None:
+        person["user_age"] = age
+    if gender is not None:
+        person["user_gender"] = gender
+    n = len(pool)
+    # Test-file rows (sample_id -1: no submission row), laid out by the test split's own builder.
+    out = pd.DataFrame(
+        {
+            SAMPLE_ID: -1,
+            "genre_id": pool["genre_id"].to_numpy(),
+            "ts_listen": np.full(n, now),
+            "media_id": pool.index.to_numpy(),
+            "album_id": pool["album_id"].to_numpy(),
+            "context_type": context,
+            "release_date": pool["release_date"].to_numpy(),
+            "platform_name": person["platform_name"],
+            "platform_family": person["platform_family"],
+            "media_duration": pool["media_duration"].to_numpy(),
+            "listen_type": 1,
+            "user_gender": person["user_gender"],
+            "user_id": user_id,
+            "artist_id": pool["artist_id"].to_numpy(),
+            "user_age": person["user_age"],
+        },
+        index=range(n),
+    )
+    return build_test_examples(out.astype(TEST_COLUMNS))
 
 
 class Scene:
@@ -235,9 +334,9 @@ class Scene:
         return self._pool_context
 
     def pool(self, user_id: int, *, include_heard: bool = False) -> pd.DataFrame:
+        context = self.pool_context  # built before, so a scene without its history (NowScene) has it
         return candidate_pool(
-            self.history.df, self.catalogue, self.user_rows(user_id), now=self.now, include_heard=include_heard,
-            context=self.pool_context,
+            None, self.catalogue, self.user_rows(user_id), now=self.now, include_heard=include_heard, context=context
         )  # fmt: skip
 
     def warm_pools(self, user_ids: list[int]) -> None:
@@ -247,42 +346,7 @@ class Scene:
 
     def targets(self, user_id: int, pool: pd.DataFrame, *, age: int | None, gender: int | None) -> pd.DataFrame:
         """Example rows for (user, candidate) at ``now``: a Flow session start on the user's usual device."""
-        rows = self.user_rows(user_id)
-        if len(rows):
-            last = rows.sort_values("ts_listen", kind="stable").iloc[-1]
-            flow = rows[rows["listen_type"] == 1]
-            context = int(flow["context_type"].mode().iloc[0]) if len(flow) else 1
-            person = {c: int(last[c]) for c in ("platform_name", "platform_family", "user_age", "user_gender")}
-        else:
-            context = 1
-            person = {"platform_name": 0, "platform_family": 0, "user_age": 24, "user_gender": 0}
-        if age is not None:
-            person["user_age"] = age
-        if gender is not None:
-            person["user_gender"] = gender
-        n = len(pool)
-        # Test-file rows (sample_id -1: no submission row), laid out by the test split's own builder.
-        rows = pd.DataFrame(
-            {
-                SAMPLE_ID: -1,
-                "genre_id": pool["genre_id"].to_numpy(),
-                "ts_listen": np.full(n, self.now),
-                "media_id": pool.index.to_numpy(),
-                "album_id": pool["album_id"].to_numpy(),
-                "context_type": context,
-                "release_date": pool["release_date"].to_numpy(),
-                "platform_name": person["platform_name"],
-                "platform_family": person["platform_family"],
-                "media_duration": pool["media_duration"].to_numpy(),
-                "listen_type": 1,
-                "user_gender": person["user_gender"],
-                "user_id": user_id,
-                "artist_id": pool["artist_id"].to_numpy(),
-                "user_age": person["user_age"],
-            },
-            index=range(n),
-        )
-        return build_test_examples(rows.astype(TEST_COLUMNS))
+        return candidate_rows(user_id, self.user_rows(user_id), pool, self.now, age=age, gender=gender)
 
     def sample_users(self) -> dict[str, int]:
         """A heavy, a median and a light listener (by train plays) among the test's users, for the report."""

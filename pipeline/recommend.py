@@ -8,7 +8,12 @@ listen probability, artist, album, genre and *why*: the features that pushed the
 probability up most for that track (LightGBM's per-row contributions), in words.
 
 The candidate pool, "now" and the example rows come from :mod:`pipeline.pool` (the
-:class:`~pipeline.pool.Scene` this module's :class:`Recommender` builds on).
+:class:`~pipeline.pool.Scene` this module's :class:`Recommender` builds on).  A request
+reads the recommender's state at now (:mod:`pipeline.recommend_state`, written by ``make
+features``) and the user's own plays, and computes the candidates' features from them
+(:mod:`features.now`: the numbers a pass of the groups over the history gives, without the
+pass): ~3 s for a user at full size, start-up included.  Without a current state it makes
+that pass (about a minute at full size) and says why.
 
 A user the train history does not know gets the **cold-start list**: the same pool
 scored for a new user of the given age and gender (the demographics group uses them),
@@ -47,9 +52,11 @@ from core.io import read_json, write_json
 from core.settings import FeatureSettings, load
 from features import FEATURE_GROUPS
 from features.history import History
+from features.now import NOW_GROUPS, now_features
 from models.fitting import predict_scores
 from pipeline.build_features import compute_group
 from pipeline.pool import Scene, candidate_pool, catalogue, pool_context
+from pipeline.recommend_state import NowScene, RecommendState, load_state
 from pipeline.recommend_why import explain
 
 log = logging.getLogger("recommend")
@@ -81,11 +88,24 @@ class Recommendation:
     seconds: float = 0.0
 
 
-class Recommender(Scene):
-    """The winner on top of the :class:`~pipeline.pool.Scene`; ``recommend(user)`` per request."""
+class Recommender:
+    """The winner on top of a :class:`~pipeline.pool.Scene`; ``recommend(user)`` per request.
+
+    The scene is the saved state at now (:class:`pipeline.recommend_state.NowScene`: one
+    user's plays read per request, features from :mod:`features.now`) when it is there and
+    current, else the full history (a pass of the feature groups per call: about a minute at
+    full size).  ``full_pass=True`` asks for the latter (the report's sample users are chosen
+    from the full history).
+    """
 
     def __init__(
-        self, *, models_dir: Path | None = None, history_path: Path | None = None, test_path: Path | None = None
+        self,
+        *,
+        models_dir: Path | None = None,
+        history_path: Path | None = None,
+        test_path: Path | None = None,
+        state_dir: Path | None = None,
+        full_pass: bool = False,
     ) -> None:
         models_dir = Path(models_dir or config.MODELS_DIR)
         winner_path = models_dir / "winner.json"
@@ -94,14 +114,38 @@ class Recommender(Scene):
         self.winner = read_json(winner_path)["model"]
         artifact = joblib.load(models_dir / f"{self.winner}.joblib")
         self.model, self.features = artifact["model"], list(artifact["features"])
-        super().__init__(history_path=history_path, test_path=test_path)
         self.groups = sorted({g for g in FEATURE_GROUPS if any(f.startswith(f"{g}_") for f in self.features)})
+        self.state: RecommendState | None = None
+        if not full_pass:
+            self.state, why = load_state(state_dir, history_path=history_path, test_path=test_path)
+            slow = [g for g in self.groups if g not in NOW_GROUPS]
+            if self.state is not None and slow:
+                self.state, why = None, f"the winner reads {', '.join(slow)}, which have no state at now"
+            if self.state is None:
+                log.warning("scoring by a pass over the whole history (about a minute at full size): %s", why)
+        if self.state is not None:
+            state_dir = Path(state_dir or config.RECOMMEND_STATE)
+            self.scene: Scene = NowScene(self.state, state_dir / "plays_by_user.parquet")
+        else:
+            self.scene = Scene(history_path=history_path, test_path=test_path)
+        self.now = self.scene.now
 
     # --- scoring ----------------------------------------------------------------------------
 
     def matrix(self, targets: pd.DataFrame) -> pd.DataFrame:
-        """The winner's features for ``targets``, computed past-only by the same groups as a test row."""
-        return self._winner_columns([compute_group(g, self.history, targets) for g in self.groups], targets.index)
+        """The winner's features for ``targets``, computed past-only by the same groups as a test row.
+
+        From the state at now, one user at a time (:func:`features.now.now_features`: the same
+        numbers); else by a pass of each group over the history.
+        """
+        if self.state is None:
+            frames = [compute_group(g, self.scene.history, targets) for g in self.groups]
+            return self._winner_columns(frames, targets.index)
+        parts = []
+        for user_id, rows in targets.groupby("user_id", sort=False):
+            frames = now_features(self.state.features, self.scene.user_rows(int(user_id)), rows, self.groups)
+            parts.append(self._winner_columns(frames, rows.index).set_axis(rows.index))
+        return pd.concat(parts).loc[targets.index] if parts else self._winner_columns([], targets.index)
 
     def _winner_columns(self, frames: list[pd.DataFrame], index: pd.Index) -> pd.DataFrame:
         """The winner's features, in its order, from its groups' outputs (``example_id`` dropped)."""
@@ -134,16 +178,17 @@ class Recommender(Scene):
     ) -> list[Recommendation]:
         """:meth:`recommend` for several users, their candidates scored in one pass of the feature groups."""
         t0 = time.perf_counter()
-        new_user = self.new_user
-        self.warm_pools([u for u in user_ids if len(self.user_rows(u))])
+        scene = self.scene
+        new_user = scene.new_user
+        scene.warm_pools([u for u in user_ids if len(scene.user_rows(u))])
         plans = []
         for user_id in user_ids:
-            known = len(self.user_rows(user_id)) > 0
+            known = len(scene.user_rows(user_id)) > 0
             scored_as = user_id if known else new_user
-            pool = self.pool(scored_as, include_heard=include_heard)
+            pool = scene.pool(scored_as, include_heard=include_heard)
             if pool.empty:
                 raise PipelineError("the candidate pool is empty: the history has no recent plays")
-            plans.append((user_id, known, pool, self.targets(scored_as, pool, age=age, gender=gender)))
+            plans.append((user_id, known, pool, scene.targets(scored_as, pool, age=age, gender=gender)))
         targets = pd.concat([t for *_, t in plans], ignore_index=True)
         targets["example_id"] = np.arange(len(targets), dtype=np.int64)
         return self.rank([(u, k, pool) for u, k, pool, _ in plans], self.matrix(targets), n=n, t0=t0)
@@ -170,7 +215,7 @@ class Recommender(Scene):
                     "why": explain(self.model, X, order, pool),
                 }
             )
-            recent = self.user_rows(user_id).sort_values("ts_listen", kind="stable").tail(10)
+            recent = self.scene.user_rows(user_id).sort_values("ts_listen", kind="stable").tail(10)
             seconds = (time.perf_counter() - t0) / len(plans)
             out.append(Recommendation(user_id, known, self.now, tracks, recent, seconds))
         return out
@@ -244,12 +289,12 @@ def sample_recommendations(
     the test rows' pass); without those files they are computed here, the same way.
     """
     t0 = time.perf_counter()
-    rec = Recommender()
+    rec = Recommender(full_pass=True)
     found = rec.precomputed(
         Path(examples_path or config.EXAMPLES_NOW), Path(features_dir or config.FEATURES_DIR / "now")
     )  # fmt: skip
     if found is None:
-        users = rec.sample_users()
+        users = rec.scene.sample_users()
         results = rec.recommend_many(list(users.values()), n=n)
     else:
         rows, X = found
@@ -265,7 +310,7 @@ def sample_recommendations(
         hist = r.history[["ts_listen", "media_id", "artist_id", "genre_id", "listen_type", "is_listened"]]
         out["users"][label] = {
             "user_id": user_id,
-            "plays": int(len(rec.user_rows(user_id))),
+            "plays": int(len(rec.scene.user_rows(user_id))),
             "recent": hist.to_dict(orient="records"),
             "top": r.tracks.to_dict(orient="records"),
             "seconds": round(r.seconds, 2),
@@ -341,7 +386,8 @@ def main() -> None:
     recs = recommender.recommend_many(users, n=n, include_heard=args.include_heard, age=age, gender=gender)
     for rec in recs:
         _print_recommendation(rec)
-    print(f"(model, history and catalogue loaded once in {loaded:.1f}s; several users: USER=<id>,<id>,...)")
+    what = "model and state at now" if recommender.state is not None else "model, history and catalogue"
+    print(f"({what} loaded once in {loaded:.1f}s; several users: USER=<id>,<id>,...)")
 
 
 if __name__ == "__main__":
