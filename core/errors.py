@@ -67,3 +67,8 @@ def run_cli(main: Callable[[], object]) -> None:
     except KeyboardInterrupt:
         print("\nInterrupted: nothing half-written was kept; run the same command again to resume.", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (`make recommend ... | head`): it has what it asked for, so stop
+        # quietly with success.  stdout goes to /dev/null so the interpreter's last flush is silent.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

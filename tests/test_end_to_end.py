@@ -328,6 +328,12 @@ def test_recommend_reads_the_state_at_now_and_lists_what_a_full_pass_lists(built
     proc = make(built, "recommend", f"USER={user}", "N=3")
     assert "model and state at now loaded" in proc.stdout, proc.stdout + proc.stderr
     assert "pass over the whole history" not in proc.stdout + proc.stderr
+    head = subprocess.run(
+        f"make --no-print-directory recommend USER={user} N=500 | head -2", shell=True, cwd=built, env=_env(),
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert head.returncode == 0 and "Traceback" not in head.stderr and "Error" not in head.stderr, head.stderr
+    assert len(head.stdout.splitlines()) == 2
     code = (
         "import json\n"
         "from pipeline.recommend import Recommender\n"
