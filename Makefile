@@ -205,7 +205,7 @@ recommend: $(RECO_STATE) | $(WINNER) ## top N tracks for a user: make recommend 
 	$(PY) -m pipeline.recommend --user "$(USER)" --n "$(N)" --age "$(AGE)" --gender "$(GENDER)" \
 		$(if $(filter 1 yes true,$(INCLUDE_HEARD)),--include-heard)
 
-similar: | $(TRAIN_FEATS) ## the N tracks closest to a track in the taste space: make similar MEDIA=<media_id> [N=10]
+similar: $(RECO_STATE) ## the N tracks closest to a track in the taste space: make similar MEDIA=<media_id> [N=10]
 	$(PY) -m pipeline.recommend --similar "$(MEDIA)" --n "$(N)"
 
 $(RECO_EVAL): $(WINNER) $(TRAIN_FEATS) $(EX_TRAIN) pipeline/recommend_eval.py $(RECO_CODE)

@@ -173,17 +173,8 @@ def track_vectors(history: History, *, at: int | None = None) -> tuple[np.ndarra
     The space the cf group scores in: tracks sit where the taste of their audience sits, so
     nearby tracks are played by the same people (``make similar``).  Empty when no snapshot fits.
     """
-    idx = history.index("user_id")
-    at = int(idx.ts_sorted.max()) + 1 if at is None else at
-    kinds = _kind_codes(history, idx)
-    fit = _snapshot(history, int(_snapshot_number(np.array([at]))[0]), idx.codes_sorted, idx.ts_sorted,
-                    [c for _, c in kinds], [len(items) for items, _ in kinds])  # fmt: skip
-    if fit is None:
-        return np.array([], dtype=np.int64), np.zeros((0, 0))
-    col, factors, _ = fit[1]
-    items = kinds[1][0]
-    known = col >= 0
-    return items[known].astype(np.int64), factors[col[known]]
+    at = int(history.col("ts_listen").max()) + 1 if at is None else at
+    return taste_space(history, at).track_vectors()
 
 
 @dataclass(frozen=True)
@@ -200,6 +191,14 @@ class TasteSpace:
     items: tuple[np.ndarray, ...]
     #: :func:`_fit_snapshot`'s result for the snapshot (None: too few rows to fit).
     fit: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None
+
+    def track_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of the tracks the snapshot placed and their vectors (empty when no snapshot fits)."""
+        if self.fit is None:
+            return np.array([], dtype=np.int64), np.zeros((0, 0))
+        col, factors, _ = self.fit[1]
+        known = col >= 0
+        return self.items[1][known].astype(np.int64), factors[col[known]]
 
     def codes(self, history: History, idx) -> list[tuple[np.ndarray, np.ndarray]]:
         """:func:`_kind_codes` of ``history``'s rows, in the full history's item numbering."""

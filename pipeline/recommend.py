@@ -49,13 +49,11 @@ import pandas as pd
 from core import config
 from core.errors import PipelineError, run_cli
 from core.io import read_json, write_json
-from core.settings import FeatureSettings, load
 from features import FEATURE_GROUPS
-from features.history import History
 from features.now import NOW_GROUPS, now_features
 from models.fitting import predict_scores
 from pipeline.build_features import compute_group
-from pipeline.pool import Scene, candidate_pool, catalogue, pool_context
+from pipeline.pool import Scene, candidate_pool, pool_context
 from pipeline.recommend_state import NowScene, RecommendState, load_state
 from pipeline.recommend_why import explain
 
@@ -234,26 +232,38 @@ class Recommender:
         return rows, self._winner_columns(frames, rows.index)
 
 
-def similar(media_id: int, *, n: int = 10, history_path: Path | None = None) -> pd.DataFrame:
-    """The ``n`` tracks nearest to ``media_id`` in the CF taste space (cosine of snapshot track vectors)."""
-    from features.cf import track_vectors
+def similar(
+    media_id: int,
+    *,
+    n: int = 10,
+    history_path: Path | None = None,
+    test_path: Path | None = None,
+    state_dir: Path | None = None,
+) -> pd.DataFrame:
+    """The ``n`` tracks nearest to ``media_id`` in the CF taste space (cosine of snapshot track vectors).
 
-    path = Path(history_path or config.TRAIN_PARQUET)
-    if not path.exists():
-        raise PipelineError(f"{path} is missing: run `make features` first")
-    df = pd.read_parquet(path)
-    history = History(df, settings=load(FeatureSettings), store=config.HISTORY_CACHE)
-    ids, vectors = track_vectors(history)
+    The space the recommender scores in: the cf group's snapshot in force at now, read from the
+    recommender's state when it is current, else fit (or read from the memo) on the history.
+    """
+    from features.cf import taste_space
+
+    state, _ = load_state(state_dir, history_path=history_path, test_path=test_path)
+    if state is not None:
+        space, cat_all = state.features.space, state.catalogue
+    else:
+        scene = Scene(history_path=history_path, test_path=test_path)
+        space, cat_all = taste_space(scene.history, scene.now), scene.catalogue
+    ids, vectors = space.track_vectors()
     pos = np.searchsorted(ids, media_id)
     if pos >= len(ids) or ids[pos] != media_id:
-        known = media_id in set(df["media_id"].unique().tolist())
+        known = media_id in cat_all.index
         why = "it has too few listeners to be placed" if known else "no play of it is in the train history"
         raise PipelineError(f"unknown track: media_id {media_id} has no taste vector ({why})")
     norms = np.linalg.norm(vectors, axis=1)
     cos = vectors @ vectors[pos] / np.maximum(norms * norms[pos], 1e-12)
     cos[pos] = -np.inf
     order = np.lexsort((ids, -cos))[:n]
-    cat = catalogue(df).reindex(ids[order])
+    cat = cat_all.reindex(ids[order])
     return pd.DataFrame(
         {
             "media_id": ids[order],

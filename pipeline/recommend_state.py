@@ -109,7 +109,7 @@ def load_state(
     """The saved state if it was built from the current inputs, settings and code; else None and why."""
     from core.settings import FeatureSettings, load
 
-    out_dir = Path(out_dir or STATE_DIR)
+    out_dir = Path(out_dir or config.RECOMMEND_STATE)
     path = out_dir / "state.joblib"
     if not path.exists() or not (out_dir / "plays_by_user.parquet").exists():
         return None, f"{path} is missing (make features writes it)"
@@ -135,7 +135,7 @@ class NowScene(Scene):
         self.catalogue = state.catalogue
         self.now = state.features.now
         self._pool_context = state.pool
-        self._plays = Path(plays_path or STATE_DIR / "plays_by_user.parquet")
+        self._plays = Path(plays_path or config.RECOMMEND_STATE / "plays_by_user.parquet")
         self._rows: dict[int, pd.DataFrame] = {}
 
     @property

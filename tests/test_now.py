@@ -18,6 +18,7 @@ from features.now import NOW_GROUPS, UserHistory, now_features
 from pipeline.build_features import compute_group
 from pipeline.data.demo.generator import generate
 from pipeline.pool import Scene
+from pipeline.recommend import similar
 from pipeline.recommend_state import NowScene, build, load_state
 
 
@@ -108,3 +109,13 @@ def test_state_is_refused_once_its_inputs_change(world, tmp_path) -> None:
     assert state is None and "other data" in why
     state, why = load_state(tmp_path / "nothing", history_path=train, test_path=test)
     assert state is None and "missing" in why
+
+
+def test_similar_reads_the_states_taste_space_and_lists_what_the_history_gives(world, tmp_path) -> None:
+    full, _, _, (train, test, state_dir) = world
+    media = int(full.history.df["media_id"].value_counts().sort_index().idxmax())
+    fast = similar(media, n=8, history_path=train, test_path=test, state_dir=state_dir)
+    slow = similar(media, n=8, history_path=train, test_path=test, state_dir=tmp_path / "no-state")
+    pd.testing.assert_frame_equal(fast, slow)
+    assert len(fast) == 8 and media not in fast["media_id"].tolist()
+    assert fast["similarity"].is_monotonic_decreasing
