@@ -15,7 +15,7 @@ minute; at now, though, a row's features depend on the history through three thi
 :class:`UserHistory` -- the user's rows alone, answering the global priors from the state's
 totals -- with the item side from the state.  Nothing is re-implemented: the user-side
 groups are their own functions, the item-side tables are their groups' own output for every
-catalogue key, the taste space and the neighbour lists are what the cf and neighbours groups
+track a pool can hold, the taste space and the neighbour lists are what the cf and neighbours groups
 use for any row of that week.  So the features are the numbers a full pass gives
 (tests/test_now.py checks every default group, for a heavy, a light and an unknown user).
 
@@ -68,7 +68,7 @@ class NowState:
     totals: dict[str, float]
     #: Per column of ``BY_VALUE_COLUMNS``: its values (sorted), their row counts and sums per name.
     by_value: dict[str, tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]
-    #: Per table group: the group's features for every catalogue key (demographics: every cell).
+    #: Per table group: the group's features for every track a pool can hold (demographics: every cell).
     tables: dict[str, FeatureTable]
     space: TasteSpace
     lists: NeighbourLists
