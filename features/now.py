@@ -188,7 +188,10 @@ def build_state(history: History, now: int, catalogue_rows: pd.DataFrame) -> Now
     after = int(ts.max()) + 1 if len(ts) else 0
     if now < after:
         raise ValueError(f"now={now} is not after the history (last play at {after - 1})")
+    # Each step below builds the as-of indices it needs; released after it, so the peak is one
+    # step's, not their sum (at 7.6M rows the build's peak went from 4.8 GB to 3.5 GB).
     values = row_values(history)
+    history.release_indices()
     by_value = {}
     for col in BY_VALUE_COLUMNS:
         vals, inv = np.unique(history.col(col).astype(np.int64), return_inverse=True)
@@ -200,6 +203,7 @@ def build_state(history: History, now: int, catalogue_rows: pd.DataFrame) -> Now
     tables = {}
     for group, keys in TABLES.items():
         tables[group] = FeatureTable.of(rows[list(keys)], get_group(group)(history, rows))
+        history.release_indices()
     # Demographics: every genre of the history x one age of each band x both genders, as Flow plays.
     genres = np.unique(history.col("genre_id").astype(np.int64))
     ages = np.array([0, *AGE_BAND_EDGES], dtype=np.int64)
