@@ -320,6 +320,16 @@ def test_recommend_prints_n_distinct_known_tracks_best_first_and_refuses_bad_ids
     assert f"closest to track {media}" in near.stdout
 
 
+def _python_json(project: Path, code: str) -> object:
+    """Run ``code`` with the project's Python in the project; the JSON its last output line holds."""
+    proc = subprocess.run(
+        [str(project / ".venv/bin/python"), "-c", code], cwd=project, env=_env(), capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def test_recommend_reads_the_state_at_now_and_lists_what_a_full_pass_lists(built):
     """make features writes the recommender's state; a request scored from it (features.now) gives the
     tracks, probabilities and reasons that a pass of the groups over the whole history gives."""
@@ -345,12 +355,7 @@ def test_recommend_reads_the_state_at_now_and_lists_what_a_full_pass_lists(built
         "    out[str(full)] = [r.tracks.to_dict(orient='list') for r in got]\n"
         "print(json.dumps(out, default=str))\n"
     )
-    run = subprocess.run(
-        [str(built / ".venv/bin/python"), "-c", code], cwd=built, env=_env(), capture_output=True, text=True,
-        timeout=600, check=False,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    both = json.loads(run.stdout.strip().splitlines()[-1])
+    both = _python_json(built, code)
     assert both["False"] == both["True"]
     assert len(both["False"][0]["media_id"]) == 15 and len(both["False"][1]["media_id"]) == 15
 
@@ -372,12 +377,7 @@ def test_sample_recommendations_from_the_feature_stage_equal_a_recompute(built):
         "import json; from pathlib import Path; from pipeline.recommend import sample_recommendations; "
         "print(json.dumps(sample_recommendations(features_dir=Path('no-such-dir'))['users'], default=str))"
     )
-    proc = subprocess.run(
-        [str(built / ".venv/bin/python"), "-c", code], cwd=built, env=_env(), capture_output=True, text=True,
-        timeout=600, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    fresh = json.loads(proc.stdout.strip().splitlines()[-1])
+    fresh = _python_json(built, code)
     saved = json.loads((built / "reports/recommendations.json").read_text())["users"]
     assert sorted(fresh) == sorted(saved) == ["heavy", "light", "median"]  # (the JSON's keys are sorted)
     for label in saved:
