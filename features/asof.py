@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AsOfIndex", "combine_keys", "smoothed_rate", "smooth", "range_sum", "ranges_within"]
+__all__ = ["AsOfIndex", "combine_keys", "find_sorted", "smoothed_rate", "smooth", "range_sum", "ranges_within"]
 
 _TS_BITS = 32
 
@@ -25,6 +25,19 @@ def combine_keys(*cols: np.ndarray) -> np.ndarray:
         raise ValueError("combine_keys takes one or two columns")
     a, b = (np.asarray(c, dtype=np.int64) for c in cols)
     return (a << 31) | b
+
+
+def find_sorted(sorted_ids: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``q`` sits in the sorted, unique ``sorted_ids``, and whether it is there.
+
+    Returns ``(pos, found)``; ``pos`` is always a valid position (0 for an empty ``sorted_ids``),
+    so ``values[pos]`` is safe and ``found`` says which to keep.
+    """
+    q = np.asarray(q)
+    if len(sorted_ids) == 0:
+        return np.zeros(len(q), dtype=np.int64), np.zeros(len(q), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, q), len(sorted_ids) - 1)
+    return pos, sorted_ids[pos] == q
 
 
 def smoothed_rate(listens: np.ndarray, count: np.ndarray, prior: float | np.ndarray, strength: float) -> np.ndarray:
@@ -115,9 +128,7 @@ class AsOfIndex:
         """
         qkeys = np.asarray(qkeys, dtype=np.int64)
         qts = np.clip(np.asarray(qts, dtype=np.int64), 0, (1 << _TS_BITS) - 1)
-        pos = np.searchsorted(self.uniq, qkeys)
-        pos_c = np.minimum(pos, max(len(self.uniq) - 1, 0))
-        found = (pos < len(self.uniq)) & (self.uniq[pos_c] == qkeys) if len(self.uniq) else np.zeros(len(qkeys), bool)
+        pos_c, found = find_sorted(self.uniq, qkeys)
         base = pos_c.astype(np.int64) << _TS_BITS
         start = np.searchsorted(self.sorted_key, base, side="left")
         end = np.searchsorted(self.sorted_key, base | qts, side="right" if inclusive else "left")

@@ -22,6 +22,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
+from features.asof import find_sorted
 from features.history import History, code_hash
 from features.snapshots import GRID_ORIGIN, SNAPSHOT_DAYS  # noqa: F401 (the grid, re-exported)
 from features.snapshots import compact as _compact
@@ -204,9 +205,8 @@ class TasteSpace:
         """:func:`_kind_codes` of ``history``'s rows, in the full history's item numbering."""
         out = []
         for items, (_, column) in zip(self.items, _ITEMS, strict=True):
-            ids = history.col(column)[idx.order]
-            code = np.searchsorted(items, ids)
-            if len(ids) and not np.array_equal(items[np.minimum(code, len(items) - 1)], ids):
+            code, found = find_sorted(items, history.col(column)[idx.order])
+            if not found.all():
                 raise ValueError(f"{column}: rows whose items the taste space does not know")
             out.append((items, code.astype(np.int32)))
         return out

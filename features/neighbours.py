@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from features import colisten
-from features.asof import combine_keys, range_sum, smooth
+from features.asof import combine_keys, find_sorted, range_sum, smooth
 from features.colisten import item_neighbours
 from features.history import History
 from features.snapshots import snapshot_number as _snapshot_number
@@ -87,8 +87,7 @@ class NeighbourLists:
     def lookup(self, name: str, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Neighbours and similarities of ``items`` (none for an item not in the lists)."""
         ids, nbr, sim = self.lists[name]
-        pos = np.minimum(np.searchsorted(ids, items), max(len(ids) - 1, 0))
-        found = (ids[pos] == items) if len(ids) else np.zeros(len(items), dtype=bool)
+        pos, found = find_sorted(ids, items)
         out_n = np.full((len(items), TOP_K), -1, dtype=np.int64)
         out_s = np.zeros((len(items), TOP_K))
         out_n[found], out_s[found] = nbr[pos[found]], sim[pos[found]]

@@ -32,6 +32,7 @@ import pandas as pd
 
 from core.settings import FeatureSettings
 from features import get_group
+from features.asof import find_sorted
 from features.cf import TasteSpace, cf_features, taste_space
 from features.demographics import AGE_BAND_EDGES, age_band
 from features.history import History
@@ -47,8 +48,6 @@ USER_SIDE = ("time", "media", "user", "user_item", "sequence", "content")
 #: every key of the catalogue, looked up.  (key columns of the lookup)
 ITEM_KEYS = ("media_id", "album_id", "artist_id", "genre_id")
 TABLES = {"item": ITEM_KEYS, "quality": ITEM_KEYS}
-#: The demographics group at now: its own output for every (genre, age band, gender) of a Flow play.
-DEMOGRAPHIC_KEYS = ("genre_id", "age_band", "gender")
 NOW_GROUPS = (*USER_SIDE, *TABLES, "demographics", "cf", "neighbours")
 #: Columns whose as-of global sums per value the user group asks for (its context and platform priors).
 BY_VALUE_COLUMNS = ("context_type", "platform_name")
@@ -122,21 +121,8 @@ class UserHistory(History):
         if col not in self.state.by_value:
             raise KeyError(f"global sums by {col!r} are not in the now state (features.now.BY_VALUE_COLUMNS)")
         vals, counts, sums = self.state.by_value[col]
-        q = np.asarray(qval, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(vals, q), max(len(vals) - 1, 0))
-        found = (vals[pos] == q) if len(vals) else np.zeros(len(q), dtype=bool)
+        pos, found = find_sorted(vals, np.asarray(qval, dtype=np.int64))
         return np.where(found, counts[pos], 0.0), {name: np.where(found, sums[name][pos], 0.0) for name in values}
-
-
-def _demographic_keys(targets: pd.DataFrame) -> pd.DataFrame:
-    """The demographics lookup keys of rows: genre, age band, gender (1 or other)."""
-    return pd.DataFrame(
-        {
-            "genre_id": targets["genre_id"].to_numpy().astype(np.int64),
-            "age_band": age_band(targets["user_age"].to_numpy()),
-            "gender": (targets["user_gender"].to_numpy() == 1).astype(np.int64),
-        }
-    )
 
 
 @dataclass
@@ -160,10 +146,7 @@ class FeatureTable:
     def lookup(self, keys: pd.DataFrame, group: str) -> pd.DataFrame:
         """The rows for each row of ``keys`` (the same columns); every key must be in the table."""
         cols = list(self.keys)
-        first = self.keys[cols[0]]
-        q = keys[cols[0]].to_numpy().astype(np.int64)
-        pos = np.minimum(np.searchsorted(first, q), max(len(first) - 1, 0))
-        ok = first[pos] == q if len(first) else np.zeros(len(q), dtype=bool)
+        pos, ok = find_sorted(self.keys[cols[0]], keys[cols[0]].to_numpy().astype(np.int64))
         for c in cols[1:]:
             ok &= self.keys[c][pos] == keys[c].to_numpy().astype(np.int64)
         if not ok.all():
@@ -172,10 +155,12 @@ class FeatureTable:
         return pd.DataFrame(self.values[pos], columns=self.columns)
 
 
-def _demographic_table_keys(keys: pd.DataFrame) -> pd.DataFrame:
-    """One unique int64 key per (genre, band, gender) first, so the table's binary search finds the cell."""
-    code = (keys["genre_id"].to_numpy() << 8) | (keys["age_band"].to_numpy() << 1) | keys["gender"].to_numpy()
-    return pd.DataFrame({"cell": code})
+def _demographic_cell(rows: pd.DataFrame) -> pd.DataFrame:
+    """The demographics table's key of rows: their (genre, age band, gender 1 or other) as one int64."""
+    genre = rows["genre_id"].to_numpy().astype(np.int64)
+    band = age_band(rows["user_age"].to_numpy())
+    gender = (rows["user_gender"].to_numpy() == 1).astype(np.int64)
+    return pd.DataFrame({"cell": (genre << 8) | (band << 1) | gender})
 
 
 def build_state(history: History, now: int, catalogue_rows: pd.DataFrame) -> NowState:
@@ -210,7 +195,7 @@ def build_state(history: History, now: int, catalogue_rows: pd.DataFrame) -> Now
     g, a, s = (m.ravel() for m in np.meshgrid(genres, ages, np.array([0, 1]), indexing="ij"))
     demo_rows = pd.DataFrame({"genre_id": g, "user_age": a, "user_gender": s, "listen_type": 1, "ts_listen": now})
     out = get_group("demographics")(history, demo_rows)
-    tables["demographics"] = FeatureTable.of(_demographic_table_keys(_demographic_keys(demo_rows)), out)
+    tables["demographics"] = FeatureTable.of(_demographic_cell(demo_rows), out)
     return NowState(
         now=int(now),
         after=after,
@@ -250,7 +235,7 @@ def now_features(
         elif group == "demographics":
             if (t["listen_type"].to_numpy() != 1).any():
                 raise ValueError("the demographics now table holds Flow plays only")
-            out = state.tables[group].lookup(_demographic_table_keys(_demographic_keys(t)), group)
+            out = state.tables[group].lookup(_demographic_cell(t), group)
         elif group == "cf":
             out = cf_features(history, t, space=state.space)
         elif group == "neighbours":

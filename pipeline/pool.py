@@ -35,6 +35,7 @@ from core.errors import PipelineError, run_cli
 from core.io import write_parquet
 from core.schema import SAMPLE_ID, TEST_COLUMNS
 from core.settings import FeatureSettings, load
+from features.asof import find_sorted
 from features.history import History
 from pipeline.data.examples import build_test_examples
 
@@ -91,8 +92,8 @@ class NearTable(Mapping):
             self.table[i, : len(v)] = v
 
     def _pos(self, artist: int) -> int:
-        pos = int(np.searchsorted(self.ids, artist))
-        return pos if pos < len(self.ids) and self.ids[pos] == artist else -1
+        pos, found = find_sorted(self.ids, np.array([artist], dtype=np.int64))
+        return int(pos[0]) if found[0] else -1
 
     def __getitem__(self, artist: int) -> np.ndarray:
         pos = self._pos(int(artist))
@@ -151,10 +152,7 @@ class PoolContext:
         todo = np.unique(np.asarray([a for a in artists if int(a) not in self.near], dtype=np.int64))
         if len(todo) == 0:
             return
-        found = np.zeros(len(todo), dtype=bool)
-        cand = np.searchsorted(self.items, todo)
-        if len(self.items):
-            found = (cand < len(self.items)) & (self.items[np.minimum(cand, len(self.items) - 1)] == todo)
+        cand, found = find_sorted(self.items, todo)
         for a in todo[~found]:
             self.near[int(a)] = np.array([], dtype=np.int64)
         if not found.any():
