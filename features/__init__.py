@@ -37,6 +37,7 @@ FEATURE_GROUPS: dict[str, str] = {
     "user": "features.user:user_features",
     "item": "features.item:item_features",
     "user_item": "features.user_item:user_item_features",
+    "genre": "features.genre:genre_features",
     "sequence": "features.sequence:sequence_features",
     "cf": "features.cf:cf_features",
     "quality": "features.quality:quality_features",

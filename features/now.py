@@ -8,7 +8,8 @@ minute; at now, though, a row's features depend on the history through three thi
 * totals over every play: the groups' global as-of priors (at now, "every row before the
   target" is every row), overall and per context and platform;
 * what the other users' plays say about the candidate: its item rates and qualities, the
-  demographic cells of its genre, its vector in the taste space, its artist's neighbours.
+  demographic cells of its genre, its vector in the taste space, its artist's neighbours, its
+  artist's genre.
 
 :func:`build_state` computes the last two once per history (``make features`` writes them,
 :mod:`pipeline.recommend_state`); :func:`now_features` then runs each group on a
@@ -35,6 +36,7 @@ from features import get_group
 from features.asof import find_sorted
 from features.cf import TasteSpace, cf_features, taste_space
 from features.demographics import AGE_BAND_EDGES, age_band
+from features.genre import ArtistGenres, artist_genres, genre_features
 from features.history import History
 from features.neighbours import NeighbourLists, neighbour_lists, neighbours_features
 from features.user import flow_session_starts
@@ -48,7 +50,7 @@ USER_SIDE = ("time", "media", "user", "user_item", "sequence", "content")
 #: every key of the catalogue, looked up.  (key columns of the lookup)
 ITEM_KEYS = ("media_id", "album_id", "artist_id", "genre_id")
 TABLES = {"item": ITEM_KEYS, "quality": ITEM_KEYS}
-NOW_GROUPS = (*USER_SIDE, *TABLES, "demographics", "cf", "neighbours")
+NOW_GROUPS = (*USER_SIDE, *TABLES, "demographics", "cf", "neighbours", "genre")
 #: Columns whose as-of global sums per value the user group asks for (its context and platform priors).
 BY_VALUE_COLUMNS = ("context_type", "platform_name")
 
@@ -71,6 +73,8 @@ class NowState:
     tables: dict[str, FeatureTable]
     space: TasteSpace
     lists: NeighbourLists
+    #: Every artist's first shown genre (the genre group fills genre 0 from it).
+    genres: ArtistGenres
 
 
 def row_values(history: History) -> dict[str, np.ndarray]:
@@ -206,6 +210,7 @@ def build_state(history: History, now: int, catalogue_rows: pd.DataFrame) -> Now
         tables=tables,
         space=taste_space(history, now),
         lists=neighbour_lists(history, now),
+        genres=artist_genres(history),
     )
 
 
@@ -240,6 +245,8 @@ def now_features(
             out = cf_features(history, t, space=state.space)
         elif group == "neighbours":
             out = neighbours_features(history, t, lists=state.lists)
+        elif group == "genre":
+            out = genre_features(history, t, genres=state.genres)
         else:
             out = get_group(group)(history, t)
         out = out.reset_index(drop=True).astype(np.float32)

@@ -33,6 +33,8 @@ REASONS: dict[str, Callable[[float], str]] = {
     "user_item_genre_rate": lambda v: f"you keep {v:.0%} of this genre",
     "user_item_genre_share": lambda v: f"{v:.0%} of your plays are in this genre",
     "user_item_artist_share": lambda v: f"{v:.0%} of your plays are this artist",
+    "genre_user_rate": lambda v: f"you keep {v:.0%} of this genre",
+    "genre_user_share": lambda v: f"{v:.0%} of your plays are in this genre",
     "user_item_media_rate": lambda v: f"you kept it {v:.0%} of the times you heard it",
     "item_media_rate": lambda v: f"listeners keep it {v:.0%} of the time",
     "item_media_flow_rate": lambda v: f"in Flow, listeners keep it {v:.0%} of the time",
