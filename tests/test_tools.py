@@ -34,6 +34,49 @@ def test_altgen_writes_a_dsg17_pair_the_contract_accepts(tmp_path) -> None:
     assert (test.set_index("user_id")["ts_listen"] > last.reindex(test["user_id"]).to_numpy()).all()
 
 
+def test_altgen_components_sum_to_the_true_logit_and_change_no_other_file(tmp_path) -> None:
+    def run(out: Path, *more: str) -> None:
+        cmd = [sys.executable, str(ROOT / "tools" / "altgen.py"), "--users", "40", "--seed", "3", "--out", str(out)]
+        subprocess.run([*cmd, *more], check=True, capture_output=True)
+
+    run(tmp_path / "plain")
+    run(tmp_path / "terms", "--components")
+    for f in ("raw/train.csv", "raw/test.csv", "demo/answers.csv", "demo/p_true.csv"):
+        assert (tmp_path / "plain" / f).read_bytes() == (tmp_path / "terms" / f).read_bytes(), f
+    assert not (tmp_path / "plain" / "demo" / "logit_terms.csv").exists()
+    terms = pd.read_csv(tmp_path / "terms" / "demo" / "logit_terms.csv")
+    p = pd.read_csv(tmp_path / "terms" / "demo" / "p_true.csv")
+    assert terms["sample_id"].tolist() == p["sample_id"].tolist() == list(range(40))
+    assert {"user", "user_flow", "user_track_affinity", "user_genre", "mood"} <= set(terms.columns)
+    logit = np.log(p["p_true"] / (1 - p["p_true"]))
+    # p_true is written to 6 decimals and the terms too: they agree to that rounding, not exactly.
+    np.testing.assert_allclose(terms.drop(columns="sample_id").sum(axis=1), logit, atol=2e-3)
+
+
+def test_logit_terms_reads_each_terms_share_of_the_submissions_log_odds(tmp_path) -> None:
+    import logit_terms
+
+    rng = np.random.default_rng(0)
+    n = 200
+    terms = pd.DataFrame({"sample_id": np.arange(n)[::-1]})
+    for name in ("user", "user_flow", "user_track_affinity", "user_genre", "mood"):
+        terms[name] = rng.normal(0, 1, n)
+    terms["session_start"] = 0.15
+    # A submission that follows the user twice as strongly as the affinity and ignores genre and mood.
+    z = 0.8 * (terms["user"] + terms["user_flow"]) + 0.4 * terms["user_track_affinity"] - 0.3
+    sub = pd.DataFrame({"sample_id": terms["sample_id"], "is_listened": 1 / (1 + np.exp(-z))}).sample(
+        frac=1, random_state=1
+    )
+    got = logit_terms.follow(sub, terms)
+    assert got.index.tolist() == ["user", "user_track_affinity", "user_genre", "mood"]
+    np.testing.assert_allclose(got.to_numpy(), [1.0, 0.5, 0.0, 0.0], atol=1e-6)
+    with pytest.raises(ValueError, match="has 199 of the 200 test rows"):
+        logit_terms.follow(sub.iloc[1:], terms)
+    sub.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
+    terms.to_csv(tmp_path / "terms.csv", index=False)
+    assert logit_terms.main([str(tmp_path / "short.csv"), str(tmp_path / "terms.csv")]) == 2
+
+
 def test_baseline_encoding_is_the_smoothed_rate_of_the_fit_rows() -> None:
     fit = pd.DataFrame(
         {c: np.zeros(4, dtype=np.int32) for c in {k for key in baseline.KEYS for k in key}}

@@ -2,7 +2,10 @@
 """altgen.py -- an independent synthetic data set shaped like Deezer DSG17 `is_listened`.
 
 Writes OUT/raw/train.csv, OUT/raw/test.csv (real column names and order, plain ints),
-OUT/demo/answers.csv (sample_id,is_listened) and OUT/demo/p_true.csv (sample_id,p_true).
+OUT/demo/answers.csv (sample_id,is_listened) and OUT/demo/p_true.csv (sample_id,p_true); with
+--components also OUT/demo/logit_terms.csv, each term of every test row's true logit (the user,
+their Flow offset, user x track affinity, user x genre, mood, ...; they sum to logit(p_true)), to
+see which true effects a submission follows and which it misses.
 
     python altgen.py --users 2000 --seed 1 --out DIR
 
@@ -318,7 +321,7 @@ def sample_taste(rng, cat, cumw_flat, users):
 
 
 # ----------------------------------------------------------------------------- main generator
-def generate(U, seed, verbose=True, order="user"):
+def generate(U, seed, verbose=True, order="user", components=False):
     rng = np.random.default_rng(seed)
     t0 = time.time()
     cat = make_catalogue(rng, U)
@@ -488,6 +491,19 @@ def generate(U, seed, verbose=True, order="user"):
         + flow * plat_flow[plat]
         + flow * np.where(dur > 480, P["long_track"], 0.0)
     ).astype(np.float32)
+    terms, dyn = {}, {}
+    if components:  # each term of the test rows' logit (the static ones here, the rest in the pass below)
+        ti_ = np.nonzero(is_test)[0]
+        terms["user"] = b_u[ru[ti_]]
+        terms["user_flow"] = (flow * bf_u[ru])[ti_]
+        terms["context"] = ctx_eff[ctx][ti_]
+        terms["user_track_affinity"] = (P["aff"] * aff)[ti_]
+        terms["track_quality"] = (P["qual"] * cat["m_q"][media])[ti_]
+        terms["user_genre"] = (P["ug"] * hash_normal(ru, gen, seed * 7919 + 13))[ti_]
+        terms["demographics"] = (age_sl[clus] * (age[ru] - 24) / 6.0 + gen_sl[clus] * (2 * gender[ru] - 1))[ti_]
+        terms["platform"] = (plat_eff[plat] + flow * plat_flow[plat])[ti_]
+        terms["long_track"] = (flow * np.where(dur > 480, P["long_track"], 0.0))[ti_]
+        dyn = {k: np.zeros(N, np.float32) for k in ("time", "mood", "same_track", "same_artist", "new_release")}
     del aff, clus
 
     # history pointers: previous row of the same user on the same track / artist
@@ -543,12 +559,16 @@ def generate(U, seed, verbose=True, order="user"):
         mom[:m] = np.where(nw, 0, mom[:m])
         spos[:m] = np.where(nw, 0, spos[:m] + 1)
         z = stat[idx] + hour_eff[h] + fl * hour_flow[h] + wd_eff[wd] + mood[:m] - P["mom"] * mom[:m]
+        if components:
+            dyn["time"][idx] = hour_eff[h] + fl * hour_flow[h] + wd_eff[wd]
+            dyn["mood"][idx] = mood[:m] - P["mom"] * mom[:m]
         z -= fl * P["fatigue"] * np.log1p(spos[:m])
         z += (fl & nw) * P["flow_first"]
         pt = prevT[idx]
         has = pt >= 0
         last = label[np.where(has, pt, 0)]
-        z += np.where(has, np.where(last == 1, P["rep_like"], P["rep_skip"]), fl * P["flow_new_track"])
+        rep = np.where(has, np.where(last == 1, P["rep_like"], P["rep_skip"]), fl * P["flow_new_track"])
+        z += rep
         pa = prevA[idx]
         hasa = pa >= 0
         pa0 = np.where(hasa, pa, 0)
@@ -556,9 +576,13 @@ def generate(U, seed, verbose=True, order="user"):
         al = np.where(hasa, art_l[pa0] + label[pa0], 0)
         art_n[idx] = an
         art_l[idx] = al
-        z += P["art"] * ((al + 1.0) / (an + 2.0) - 0.6) * (np.minimum(an, 6) / 6.0)
+        art_term = P["art"] * ((al + 1.0) / (an + 2.0) - 0.6) * (np.minimum(an, 6) / 6.0)
+        z += art_term
         dsr = tt // DAY - rel_day[idx]
-        z += np.where((dsr >= -30) & (dsr < 60), P["new_rel"] * (0.5 + 0.5 * fl), 0.0)
+        new_term = np.where((dsr >= -30) & (dsr < 60), P["new_rel"] * (0.5 + 0.5 * fl), 0.0)
+        z += new_term
+        if components:
+            dyn["same_track"][idx], dyn["same_artist"][idx], dyn["new_release"][idx] = rep, art_term, new_term
         p = sigmoid(z.astype(np.float32))
         lab = (u_l[idx] < p).astype(np.int8)
         label[idx] = lab
@@ -625,6 +649,12 @@ def generate(U, seed, verbose=True, order="user"):
     answers = lab_test
     p_true = prob[ti][oo]
     extra = dict(prob_train=prob[tr], passive=passive, n=n)
+    if components:
+        terms.update({k: v[ti] for k, v in dyn.items()})
+        logit = pd.DataFrame({k: np.asarray(v, np.float64)[oo] for k, v in terms.items()})
+        logit.insert(0, "sample_id", np.arange(U, dtype=np.int32))
+        logit["session_start"] = P["b0"] + P["flow_first"]  # every test row opens a Flow session
+        extra["logit_terms"] = logit
     return train, test, answers, p_true, extra
 
 
@@ -684,9 +714,14 @@ def main():
         help="train row order: grouped by user_id (default), by ts_listen, or shuffled",
     )
     ap.add_argument("--no-check", action="store_true")
+    ap.add_argument(
+        "--components",
+        action="store_true",
+        help="also write OUT/demo/logit_terms.csv: each term of every test row's true logit (they sum to it)",
+    )
     a = ap.parse_args()
     t0 = time.time()
-    train, test, answers, p_true, extra = generate(a.users, a.seed, order=a.order)
+    train, test, answers, p_true, extra = generate(a.users, a.seed, order=a.order, components=a.components)
     os.makedirs(os.path.join(a.out, "raw"), exist_ok=True)
     os.makedirs(os.path.join(a.out, "demo"), exist_ok=True)
     write_csv(os.path.join(a.out, "raw", "train.csv"), train, TRAIN_COLS)
@@ -697,6 +732,8 @@ def main():
     pd.DataFrame({"sample_id": test["sample_id"], "p_true": np.round(p_true, 6)}).to_csv(
         os.path.join(a.out, "demo", "p_true.csv"), index=False
     )
+    if a.components:
+        extra["logit_terms"].to_csv(os.path.join(a.out, "demo", "logit_terms.csv"), index=False, float_format="%.6f")
     t_gen = time.time() - t0
 
     y = train["is_listened"]
