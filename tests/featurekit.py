@@ -3,7 +3,8 @@
 A test file names its base row once (``BASE = base_row(...)``, the values its hand arithmetic
 depends on) and binds the helpers to it, e.g. ``_train = partial(train_frame, BASE)``.  The
 assertions stay in the test files: the past-only helpers below only build the histories and
-run the group, and hand back what the test compares.
+run the group, and hand back what the test compares.  One exception, the check every group's
+hand-computed test makes the same way: :func:`assert_features` (columns, dtype, values).
 """
 
 from __future__ import annotations
@@ -73,6 +74,14 @@ def group_features(
 ) -> pd.DataFrame:
     """Run ``group`` on a history of ``rows`` for ``targets`` (both rows over ``base``, examples-shaped targets)."""
     return group(history(base, rows, **history_options), targets_frame(base, targets))
+
+
+def assert_features(out: pd.DataFrame, expected: dict[str, float], *, row: int = 0) -> None:
+    """``out`` has exactly ``expected``'s columns in that order, all float32, and ``row`` equals its values (rtol 1e-6)."""
+    assert list(out.columns) == list(expected)
+    assert all(out[c].dtype == np.float32 for c in out.columns)
+    for col, want in expected.items():
+        np.testing.assert_allclose(out[col].iloc[row], want, rtol=1e-6, err_msg=col)
 
 
 def logit(p: float) -> float:

@@ -11,7 +11,15 @@ from numpy.testing import assert_allclose
 from core.settings import FeatureSettings
 from features.genre import GENRE_PRIOR_STRENGTH, artist_genres, filled_genre, genre_features
 from features.history import History
-from tests.featurekit import base_row, change_future, future_changed, group_features, logit, random_catalogue
+from tests.featurekit import (
+    assert_features,
+    base_row,
+    change_future,
+    future_changed,
+    group_features,
+    logit,
+    random_catalogue,
+)
 from tests.frames import targets_frame, train_frame
 
 T = 1_478_000_000
@@ -58,11 +66,7 @@ UNKNOWN = {
 
 
 def test_every_feature_hand_computed():
-    out = _features(HISTORY, [TARGET])
-    assert list(out.columns) == list(EXPECTED)
-    assert all(out[c].dtype == np.float32 for c in out.columns)
-    for col, want in EXPECTED.items():
-        assert_allclose(out[col].iloc[0], want, rtol=1e-6, err_msg=col)
+    assert_features(_features(HISTORY, [TARGET]), EXPECTED)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from core.schema import BROKEN_CLOCK_BEFORE
 from core.settings import FeatureSettings
 from features.history import History
 from features.user import user_features
-from tests.featurekit import base_row, change_future, future_changed, group_features, logit
+from tests.featurekit import assert_features, base_row, change_future, future_changed, group_features, logit
 from tests.frames import targets_frame, train_frame
 
 T = 1_478_000_000  # 2016-11-01 11:33:20 UTC
@@ -119,11 +119,7 @@ EXPECTED = {
 
 
 def test_every_feature_hand_computed():
-    out = _features(HISTORY, [TARGET])
-    assert list(out.columns) == list(EXPECTED)
-    assert all(out[c].dtype == np.float32 for c in out.columns)
-    for col, want in EXPECTED.items():
-        assert_allclose(out[col].iloc[0], want, rtol=1e-6, err_msg=col)
+    assert_features(_features(HISTORY, [TARGET]), EXPECTED)
 
 
 def test_rows_come_back_in_target_order():

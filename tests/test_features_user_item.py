@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 from core.settings import FeatureSettings
 from features import user_item as user_item_module
 from features.user_item import user_item_features
-from tests.featurekit import base_row, change_future, future_changed, group_features, random_catalogue
+from tests.featurekit import assert_features, base_row, change_future, future_changed, group_features, random_catalogue
 from tests.frames import targets_frame, train_frame
 
 T = 1_478_000_000
@@ -75,11 +75,7 @@ EXPECTED = {
 
 
 def test_every_feature_hand_computed():
-    out = _features(HISTORY, [TARGET])
-    assert list(out.columns) == list(EXPECTED)
-    assert all(out[c].dtype == np.float32 for c in out.columns)
-    for col, want in EXPECTED.items():
-        assert_allclose(out[col].iloc[0], want, rtol=1e-6, err_msg=col)
+    assert_features(_features(HISTORY, [TARGET]), EXPECTED)
 
 
 NEVER = {
