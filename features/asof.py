@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AsOfIndex", "combine_keys", "find_sorted", "smoothed_rate", "smooth", "range_sum", "ranges_within"]
+__all__ = ["AsOfIndex", "combine_keys", "find_sorted", "smoothed_rate", "smooth", "logit", "range_sum", "ranges_within"]
 
 _TS_BITS = 32
 
@@ -48,6 +48,12 @@ def smoothed_rate(listens: np.ndarray, count: np.ndarray, prior: float | np.ndar
 def smooth(listens: np.ndarray, count: np.ndarray, prior: np.ndarray | float, strength: float) -> np.ndarray:
     """``(listens + strength * prior) / (count + strength)`` in float64."""
     return (listens + strength * prior) / (count + strength)
+
+
+def logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Log-odds of ``p`` clipped to ``[eps, 1 - eps]`` (a rate smoothed with zero pseudo-plays can be 0 or 1)."""
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p / (1 - p))
 
 
 def range_sum(values_sorted: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.asof import AsOfIndex, combine_keys, find_sorted, range_sum, smooth
+from features.asof import AsOfIndex, combine_keys, find_sorted, logit, range_sum, smooth
 from features.history import History, code_hash
 
 __all__ = ["genre_features", "ArtistGenres", "artist_genres", "filled_genre"]
@@ -35,8 +35,6 @@ __all__ = ["genre_features", "ArtistGenres", "artist_genres", "filled_genre"]
 #: Pseudo-plays pulling the user's rate on a genre toward the user's own rate (as
 #: ``user_item.PAIR_PRIOR_STRENGTH``: a user meets a genre a few times, not hundreds).
 GENRE_PRIOR_STRENGTH = 5.0
-#: The global as-of rate is smoothed by this many pseudo-plays at 0.5 (as in the user group).
-_GLOBAL_PSEUDO = 1.0
 #: Log-odds are taken of rates clipped to [_EPS, 1 - _EPS].
 _EPS = 1e-4
 _CODE = code_hash(__file__)
@@ -78,11 +76,6 @@ def filled_genre(genres: ArtistGenres, artist: np.ndarray, genre: np.ndarray, ts
     return np.where(genre != 0, genre, inferred)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
-
-
 def genre_features(history: History, targets: pd.DataFrame, *, genres: ArtistGenres | None = None) -> pd.DataFrame:
     """The target's genre (filled from its artist where the file says 0) and the user's past with it.
 
@@ -105,7 +98,6 @@ def genre_features(history: History, targets: pd.DataFrame, *, genres: ArtistGen
     own_genres = genres is None  # then every key below is a function of the history alone: memoisable
     if genres is None:
         genres = artist_genres(history)
-    k = history.settings.prior_strength
     t = targets["ts_listen"].to_numpy().astype(np.int64)
     h_ts = history.col("ts_listen").astype(np.int64)
     h_genre = filled_genre(genres, history.col("artist_id"), history.col("genre_id"), h_ts)
@@ -118,23 +110,17 @@ def genre_features(history: History, targets: pd.DataFrame, *, genres: ArtistGen
     order = history.memo("index-user-filled-genre", _order, code=_CODE) if own_genres else _order()
     idx = AsOfIndex(keys, h_ts, order=order)
     s, e = idx.locate(combine_keys(targets["user_id"].to_numpy(), t_genre), t)
-    y = history.y
-
-    g_n, g = history.global_asof(t, {"y": y})
-    g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
-    uidx, us, ue = history.locate(targets, "user_id")
-    u_n = (ue - us).astype(np.float64)
-    user_rate = smooth(range_sum(y[uidx.order], us, ue), u_n, g_rate, k)
+    user_rate, u_n = history.user_rate(targets)
 
     known = t_genre != 0
     p_n = (e - s).astype(np.float64)
-    rate = smooth(range_sum(y[idx.order], s, e), p_n, user_rate, GENRE_PRIOR_STRENGTH)
+    rate = smooth(range_sum(history.y[idx.order], s, e), p_n, user_rate, GENRE_PRIOR_STRENGTH)
     out = {
         "genre_known": known.astype(np.float64),
         "genre_filled": (known & (targets["genre_id"].to_numpy() == 0)).astype(np.float64),
         "genre_user_log_plays": np.where(known, np.log1p(p_n), np.nan),
         "genre_user_rate": np.where(known, rate, np.nan),
-        "genre_user_lift": np.where(known, _logit(rate) - _logit(user_rate), np.nan),
+        "genre_user_lift": np.where(known, logit(rate, _EPS) - logit(user_rate, _EPS), np.nan),
         "genre_user_share": np.where(known & (u_n > 0), p_n / np.maximum(u_n, 1.0), np.nan),
     }
     return pd.DataFrame({c: np.asarray(v, dtype=np.float32) for c, v in out.items()})

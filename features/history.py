@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import FeatureSettings
-from features.asof import AsOfIndex, combine_keys, range_sum, ranges_within
+from features.asof import AsOfIndex, combine_keys, range_sum, ranges_within, smooth
 
 __all__ = ["History", "UserSessions", "session_starts", "code_hash"]
 
@@ -40,6 +40,10 @@ def code_hash(*files: str | os.PathLike[str]) -> str:
         h.update(Path(f).read_bytes())
     return h.hexdigest()[:12]
 
+
+#: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is defined (0.5)
+#: before the first history row and negligibly moved afterwards (as in the groups that spell it out).
+_GLOBAL_PSEUDO = 1.0
 
 #: Code every memoised value depends on, whatever the group.
 _BASE_CODE = tuple([__file__] + [str(Path(__file__).with_name(f)) for f in ("asof.py", "snapshots.py", "lbfgs.py")])
@@ -186,6 +190,20 @@ class History:
         return (e - s).astype(np.float64), {
             name: range_sum(np.asarray(v)[order][perm], s, e) for name, v in values.items()
         }
+
+    def user_rate(self, targets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Each target user's listen rate over their rows before the target, and how many rows that is.
+
+        Smoothed with ``prior_strength`` pseudo-plays toward everyone's as-of rate (itself
+        smoothed toward 0.5 by one pseudo-play): the prior a user x item rate shrinks toward.
+        """
+        t = targets["ts_listen"].to_numpy().astype(np.int64)
+        y = self.y
+        g_n, g = self.global_asof(t, {"y": y})
+        g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
+        uidx, us, ue = self.locate(targets, "user_id")
+        u_n = (ue - us).astype(np.float64)
+        return smooth(range_sum(y[uidx.order], us, ue), u_n, g_rate, self.settings.prior_strength), u_n
 
     def index(self, *cols: str) -> AsOfIndex:
         """As-of index keyed by one or two columns (built once, then cached)."""

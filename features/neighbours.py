@@ -33,8 +33,6 @@ NEIGHBOUR_PRIOR_STRENGTH = 2.0
 #: artists + tracks vs artists only, -0.0027 vs +0.0001 (demo1), +0.0016 vs +0.0022 (alt1),
 #: +0.0000 vs +0.0004 (demo2), for 28 s more CPU and 1.4 GB more peak memory at full size.
 KINDS = (("artist", "artist_id", MIN_LISTENERS, USER_CAP),)
-#: The global as-of rate is smoothed by this many pseudo-plays at 0.5 (as in the user group).
-_GLOBAL_PSEUDO = 1.0
 
 
 def _neighbour_lists(
@@ -166,19 +164,13 @@ def neighbours_features(
     ``lists`` (:func:`neighbour_lists` of the full history) stands in for the other users'
     plays when ``history`` holds only the target user's rows (every target in its snapshot's week).
     """
-    k = history.settings.prior_strength
-    t = targets["ts_listen"].to_numpy().astype(np.int64)
-    y = history.y
-    g_n, g = history.global_asof(t, {"y": y})
-    g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
-    uidx, us, ue = history.locate(targets, "user_id")
-    user_rate = smooth(range_sum(y[uidx.order], us, ue), (ue - us).astype(np.float64), g_rate, k)
+    user_rate, _ = history.user_rate(targets)
     out = {}
     for name, column, min_l, cap in KINDS:
         if lists is None:
             nbr, sim = _neighbour_lists(history, targets, column, min_listeners=min_l, user_cap=cap)
         else:
-            if not (_snapshot_number(t) == lists.snapshot).all():
+            if not (_snapshot_number(targets["ts_listen"].to_numpy()) == lists.snapshot).all():
                 raise ValueError(f"targets outside the neighbour lists' snapshot {lists.snapshot}")
             nbr, sim = lists.lookup(name, targets[column].to_numpy().astype(np.int64))
         plays, listens = _user_on_neighbours(history, targets, column, nbr)

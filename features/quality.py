@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.asof import AsOfIndex, range_sum, smooth
+from features.asof import AsOfIndex, logit, range_sum, smooth
 from features.history import History, code_hash
 
 __all__ = ["quality_features", "player_rate_per_row"]
@@ -70,7 +70,7 @@ def player_rate_per_row(history: History, *, by_kind: bool = False) -> np.ndarra
         g_kind = np.where(
             is_flow, smooth(g["fy"], g["f"], g_rate, k), smooth(g["y"] - g["fy"], g_n - g["f"], g_rate, k)
         )
-        prior = _expit(_logit(rate) + _logit(g_kind) - _logit(g_rate))
+        prior = _expit(logit(rate) + logit(g_kind) - logit(g_rate))
         # The user's earlier rows of the row's own kind: Flow ones, or all minus the Flow ones.
         k_n = np.where(is_flow, u_f, u_n - u_f)
         k_y = np.where(is_flow, u_fy, u_y - u_fy)
@@ -78,11 +78,6 @@ def player_rate_per_row(history: History, *, by_kind: bool = False) -> np.ndarra
     out = np.empty(len(rate))
     out[idx.order] = rate
     return out
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
 
 
 def _expit(z: np.ndarray) -> np.ndarray:

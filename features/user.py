@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from core.schema import BROKEN_CLOCK_BEFORE
-from features.asof import range_sum, ranges_within, smooth
+from features.asof import logit, range_sum, ranges_within, smooth
 from features.history import History
 
 __all__ = ["user_features", "flow_session_starts"]
@@ -25,15 +25,9 @@ _MAX_EXP2 = 1000.0
 _GLOBAL_PSEUDO = 1.0
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    """Log-odds, clipped away from 0 and 1 (a rate smoothed with zero pseudo-plays can be either)."""
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 def _shift(rate: np.ndarray, to: np.ndarray, frm: np.ndarray) -> np.ndarray:
     """``rate`` moved in log-odds by the gap from ``frm`` to ``to``: a user's prior in a narrower kind of play."""
-    return 1.0 / (1.0 + np.exp(-(_logit(rate) + _logit(to) - _logit(frm))))
+    return 1.0 / (1.0 + np.exp(-(logit(rate) + logit(to) - logit(frm))))
 
 
 def _flow_session_starts_sorted(history: History) -> np.ndarray:
@@ -191,8 +185,8 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     user_start_own = smooth(u_sy, u_s, _shift(user_flow_own, g_start_rate, g_flow_rate), k)
     out["user_flow_rate_own"] = user_flow_own
     out["user_flow_start_rate_own"] = user_start_own
-    out["user_flow_gap_logit"] = _logit(user_flow_own) - _logit(user_rate)
-    out["user_flow_start_gap_logit"] = _logit(user_start_own) - _logit(user_rate)
+    out["user_flow_gap_logit"] = logit(user_flow_own) - logit(user_rate)
+    out["user_flow_start_gap_logit"] = logit(user_start_own) - logit(user_rate)
 
     # Context and platform of the target: the user's rate there, toward the global rate there.
     # The user's code in the index where they have rows before the target (else -1: nothing to find).
