@@ -21,17 +21,28 @@ import numpy as np
 import pandas as pd
 
 
-def follow(submission: pd.DataFrame, terms: pd.DataFrame) -> pd.Series:
-    """Each term's least-squares coefficient in the submission's log-odds, relative to the user's propensity."""
+def _aligned(submission: pd.DataFrame, terms: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The terms (``user`` + ``user_flow`` as one ``user`` term), the submission's log-odds and the true
+    logit, row for row."""
     rows = terms.merge(submission[["sample_id", "is_listened"]], on="sample_id", how="inner", validate="one_to_one")
     if len(rows) != len(terms):
         raise ValueError(f"the submission has {len(rows)} of the {len(terms)} test rows (sample_id) of the terms file")
     p = np.clip(rows.pop("is_listened").to_numpy(dtype=np.float64), 1e-6, 1 - 1e-6)
+    true = rows.drop(columns="sample_id").sum(axis=1).to_numpy()
     rows["user"] = rows["user"] + rows.pop("user_flow")
-    names = [c for c in rows.columns if c not in ("sample_id", "session_start")]
-    x = np.column_stack([rows[names].to_numpy(dtype=np.float64), np.ones(len(rows))])
-    coef, *_ = np.linalg.lstsq(x, np.log(p / (1 - p)), rcond=None)
-    return pd.Series(coef[: len(names)] / coef[0], index=names)
+    return rows.drop(columns=["sample_id", "session_start"]), np.log(p / (1 - p)), true
+
+
+def follow(submission: pd.DataFrame, terms: pd.DataFrame) -> pd.Series:
+    """Each term's least-squares coefficient in the submission's log-odds, relative to the user's propensity."""
+    rows, z, _ = _aligned(submission, terms)
+    return _relative_coefficients(rows, z)
+
+
+def _relative_coefficients(rows: pd.DataFrame, z: np.ndarray) -> pd.Series:
+    x = np.column_stack([rows.to_numpy(dtype=np.float64), np.ones(len(rows))])
+    coef, *_ = np.linalg.lstsq(x, z, rcond=None)
+    return pd.Series(coef[: rows.shape[1]] / coef[0], index=rows.columns)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,17 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     sub, terms = pd.read_csv(a.submission), pd.read_csv(a.terms)
     try:
-        rel = follow(sub, terms)
+        rows, z, true = _aligned(sub, terms)
     except ValueError as e:
         print(f"ERROR: {a.submission}: {e}", file=sys.stderr)
         return 2
-    sd = terms.drop(columns=["sample_id", "session_start"]).assign(user=lambda d: d["user"] + d.pop("user_flow")).std()
-    p = np.clip(sub.set_index("sample_id").loc[terms["sample_id"], "is_listened"].to_numpy(), 1e-6, 1 - 1e-6)
-    true = terms.drop(columns="sample_id").sum(axis=1).to_numpy()
-    corr = np.corrcoef(np.log(p / (1 - p)), true)[0, 1]
-    print(f"correlation of the submission's log-odds with the true logit: {corr:.3f}")
+    print(f"correlation of the submission's log-odds with the true logit: {np.corrcoef(z, true)[0, 1]:.3f}")
     print(f"{'term':<22}{'sd':>8}{'followed':>10}")
-    for name, v in rel.items():
+    sd = rows.std()
+    for name, v in _relative_coefficients(rows, z).items():
         print(f"{name:<22}{sd[name]:>8.3f}{v:>10.2f}")
     return 0
 
