@@ -77,6 +77,58 @@ def test_logit_terms_reads_each_terms_share_of_the_submissions_log_odds(tmp_path
     assert logit_terms.main([str(tmp_path / "short.csv"), str(tmp_path / "terms.csv")]) == 2
 
 
+def test_logit_terms_worth_separates_a_term_the_features_carry_from_one_they_do_not(tmp_path, capsys) -> None:
+    import logit_terms
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    terms = pd.DataFrame({"sample_id": np.arange(n)})
+    terms["user"] = rng.normal(0, 1.5, n)
+    terms["user_flow"] = rng.normal(0, 0.5, n)
+    terms["user_track_affinity"] = rng.normal(0, 1.0, n)  # nothing in the features says it
+    terms["session_start"] = 0.15
+    true = terms.drop(columns="sample_id").sum(axis=1).to_numpy()
+    y = (rng.random(n) < 1 / (1 + np.exp(-true))).astype(int)
+    # The features carry the user's propensity exactly (and one column of noise).
+    x = pd.DataFrame({"user_rate": terms["user"] + terms["user_flow"], "noise": rng.normal(size=n)})
+    got = logit_terms.worth(terms, x, y).set_index("term")
+    assert got.index.tolist() == ["user", "user_track_affinity", "oracle", "all estimated"]
+    assert got.loc["oracle", "auc_estimated"] == pytest.approx(roc_auc_score(y, true))
+    # The user term: estimated almost exactly, so the AUC hardly moves; dropping it costs a lot.
+    assert got.loc["user", "r2"] > 0.95
+    assert got.loc["oracle", "auc_estimated"] - got.loc["user", "auc_estimated"] < 0.005
+    assert got.loc["user", "auc_dropped"] < got.loc["oracle", "auc_estimated"] - 0.15
+    # The affinity: not in the features, so its estimate is worth about as much as dropping it.
+    assert got.loc["user_track_affinity", "r2"] < 0.05
+    assert got.loc["user_track_affinity", "auc_estimated"] < got.loc["oracle", "auc_estimated"] - 0.02
+    assert abs(got.loc["user_track_affinity", "auc_estimated"] - got.loc["user_track_affinity", "auc_dropped"]) < 0.01
+    # All estimated: about the user term alone.
+    assert abs(got.loc["all estimated", "auc_estimated"] - roc_auc_score(y, x["user_rate"])) < 0.01
+
+    # The command line: a project's data/processed with the test rows' features, the answers.
+    processed = tmp_path / "processed"
+    (processed / "features" / "test").mkdir(parents=True)
+    order = rng.permutation(n)  # the examples in another order than the terms
+    pd.DataFrame({"example_id": np.arange(n), "sample_id": order}).to_parquet(processed / "examples_test.parquet")
+    x.iloc[order].assign(example_id=np.arange(n)).to_parquet(processed / "features" / "test" / "user.parquet")
+    pd.DataFrame({"sample_id": np.arange(n), "is_listened": y}).to_csv(tmp_path / "answers.csv", index=False)
+    sub = pd.DataFrame({"sample_id": np.arange(n), "is_listened": 1 / (1 + np.exp(-x["user_rate"]))})
+    sub.to_csv(tmp_path / "sub.csv", index=False)
+    terms.to_csv(tmp_path / "terms.csv", index=False)
+    args = [str(tmp_path / "sub.csv"), str(tmp_path / "terms.csv")]
+    assert logit_terms.main(args + ["--features", str(processed), "--answers", str(tmp_path / "answers.csv")]) == 0
+    out = capsys.readouterr().out
+    # The worth table's row (five columns; the "followed" table above has three).
+    row = next(r.split() for r in out.splitlines() if r.startswith("user_track_affinity") and len(r.split()) == 5)
+    assert float(row[2]) == pytest.approx(got.loc["user_track_affinity", "r2"], abs=5e-4)
+    assert logit_terms.main(args + ["--features", str(processed)]) == 2
+    assert "--features and --answers go together" in capsys.readouterr().err
+    pd.DataFrame({"sample_id": np.arange(n - 1), "is_listened": y[:-1]}).to_csv(tmp_path / "short.csv", index=False)
+    assert logit_terms.main(args + ["--features", str(processed), "--answers", str(tmp_path / "short.csv")]) == 2
+    assert "has no answer for 1 sample_id" in capsys.readouterr().err
+
+
 def test_baseline_encoding_is_the_smoothed_rate_of_the_fit_rows() -> None:
     fit = pd.DataFrame(
         {c: np.zeros(4, dtype=np.int32) for c in {k for key in baseline.KEYS for k in key}}
