@@ -127,6 +127,10 @@ def test_logit_terms_worth_separates_a_term_the_features_carry_from_one_they_do_
     pd.DataFrame({"sample_id": np.arange(n - 1), "is_listened": y[:-1]}).to_csv(tmp_path / "short.csv", index=False)
     assert logit_terms.main(args + ["--features", str(processed), "--answers", str(tmp_path / "short.csv")]) == 2
     assert "has no answer for 1 sample_id" in capsys.readouterr().err
+    # A group file whose rows are not the examples' (a stale build) is an error, not a misaligned table.
+    x.assign(example_id=np.arange(n)[::-1]).to_parquet(processed / "features" / "test" / "user.parquet")
+    assert logit_terms.main(args + ["--features", str(processed), "--answers", str(tmp_path / "answers.csv")]) == 2
+    assert "does not hold the rows of" in capsys.readouterr().err
 
 
 def test_baseline_encoding_is_the_smoothed_rate_of_the_fit_rows() -> None:

@@ -20,7 +20,7 @@ test rows; a diagnostic that reads the true terms, never a model to submit), and
 is scored with that term replaced by its estimate and with the term dropped (set to its mean).
 "oracle" is the true logit's AUC; "all estimated", the sum of every term's estimate, is about
 the best a model of these features could do: a submission close to it is limited by its
-features, not by its model.
+features, not by its model.  It takes about a minute at 2,000 users, about five at full size (one thread).
 """
 
 from __future__ import annotations
@@ -63,7 +63,18 @@ def _test_features(processed: Path, sample_id: np.ndarray) -> pd.DataFrame:
     files = sorted((processed / "features" / "test").glob("*.parquet"))
     if not files:
         raise ValueError(f"no feature files under {processed / 'features' / 'test'} (run make features)")
-    parts = [pd.read_parquet(f).drop(columns="example_id", errors="ignore") for f in files]
+    parts = []
+    for f in files:
+        part = pd.read_parquet(f)
+        # Each group's file holds the examples' rows in their order; say so rather than misalign.
+        if len(part) != len(examples) or (
+            "example_id" in part
+            and not np.array_equal(part["example_id"].to_numpy(), examples["example_id"].to_numpy())
+        ):
+            raise ValueError(
+                f"{f} does not hold the rows of {processed / 'examples_test.parquet'} in order (rebuild: make features)"
+            )
+        parts.append(part.drop(columns="example_id", errors="ignore"))
     x = pd.concat(parts, axis=1).select_dtypes("number").astype(np.float64)
     x.index = examples["sample_id"].to_numpy()
     missing = np.setdiff1d(sample_id, x.index.to_numpy())
