@@ -33,6 +33,14 @@ import numpy as np
 import pandas as pd
 
 
+def _user_as_one(terms: pd.DataFrame) -> pd.DataFrame:
+    """The terms without ``sample_id``, ``user`` + ``user_flow`` taken as one ``user`` term (every test row
+    is a Flow play, so the two always act together)."""
+    rows = terms.drop(columns="sample_id", errors="ignore").copy()
+    rows["user"] = rows["user"] + rows.pop("user_flow")
+    return rows
+
+
 def _aligned(submission: pd.DataFrame, terms: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The terms (``user`` + ``user_flow`` as one ``user`` term), the submission's log-odds and the true
     logit, row for row."""
@@ -41,8 +49,7 @@ def _aligned(submission: pd.DataFrame, terms: pd.DataFrame) -> tuple[pd.DataFram
         raise ValueError(f"the submission has {len(rows)} of the {len(terms)} test rows (sample_id) of the terms file")
     p = np.clip(rows.pop("is_listened").to_numpy(dtype=np.float64), 1e-6, 1 - 1e-6)
     true = rows.drop(columns="sample_id").sum(axis=1).to_numpy()
-    rows["user"] = rows["user"] + rows.pop("user_flow")
-    return rows.drop(columns=["sample_id", "session_start"]), np.log(p / (1 - p)), true
+    return _user_as_one(rows).drop(columns="session_start"), np.log(p / (1 - p)), true
 
 
 def follow(submission: pd.DataFrame, terms: pd.DataFrame) -> pd.Series:
@@ -94,8 +101,7 @@ def worth(terms: pd.DataFrame, features: pd.DataFrame, y: np.ndarray, *, folds: 
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import KFold, cross_val_predict
 
-    rows = terms.drop(columns=["sample_id"], errors="ignore").copy()
-    rows["user"] = rows["user"] + rows.pop("user_flow")
+    rows = _user_as_one(terms)
     true = rows.sum(axis=1).to_numpy()
     cv = KFold(folds, shuffle=True, random_state=seed)
     model = lgb.LGBMRegressor(
