@@ -477,32 +477,30 @@ def generate(U, seed, verbose=True, order="user", components=False):
     gen_sl = rng.normal(0, P["demo"], K)
     plat_eff = np.array([0.0, -0.05, 0.10, 0.05, -0.25])
     plat_flow = np.array([0.0, -0.10, -0.20, -0.15, 0.15])
+    terms, dyn = {}, {}
+    ti_ = np.nonzero(is_test)[0] if components else None
+
+    def term(name, value):
+        """``value`` (each row's share of the static logit); with --components its test rows kept as ``name``."""
+        if components:
+            terms[name] = terms[name] + value[ti_] if name in terms else value[ti_]
+        return value
+
     stat = (
         P["b0"]
-        + b_u[ru]
-        + flow * bf_u[ru]
-        + ctx_eff[ctx]
-        + P["aff"] * aff
-        + P["qual"] * cat["m_q"][media]
-        + P["ug"] * hash_normal(ru, gen, seed * 7919 + 13)
-        + age_sl[clus] * (age[ru] - 24) / 6.0
-        + gen_sl[clus] * (2 * gender[ru] - 1)
-        + plat_eff[plat]
-        + flow * plat_flow[plat]
-        + flow * np.where(dur > 480, P["long_track"], 0.0)
+        + term("user", b_u[ru])
+        + term("user_flow", flow * bf_u[ru])
+        + term("context", ctx_eff[ctx])
+        + term("user_track_affinity", P["aff"] * aff)
+        + term("track_quality", P["qual"] * cat["m_q"][media])
+        + term("user_genre", P["ug"] * hash_normal(ru, gen, seed * 7919 + 13))
+        + term("demographics", age_sl[clus] * (age[ru] - 24) / 6.0)
+        + term("demographics", gen_sl[clus] * (2 * gender[ru] - 1))
+        + term("platform", plat_eff[plat])
+        + term("platform", flow * plat_flow[plat])
+        + term("long_track", flow * np.where(dur > 480, P["long_track"], 0.0))
     ).astype(np.float32)
-    terms, dyn = {}, {}
-    if components:  # each term of the test rows' logit (the static ones here, the rest in the pass below)
-        ti_ = np.nonzero(is_test)[0]
-        terms["user"] = b_u[ru[ti_]]
-        terms["user_flow"] = (flow * bf_u[ru])[ti_]
-        terms["context"] = ctx_eff[ctx][ti_]
-        terms["user_track_affinity"] = (P["aff"] * aff)[ti_]
-        terms["track_quality"] = (P["qual"] * cat["m_q"][media])[ti_]
-        terms["user_genre"] = (P["ug"] * hash_normal(ru, gen, seed * 7919 + 13))[ti_]
-        terms["demographics"] = (age_sl[clus] * (age[ru] - 24) / 6.0 + gen_sl[clus] * (2 * gender[ru] - 1))[ti_]
-        terms["platform"] = (plat_eff[plat] + flow * plat_flow[plat])[ti_]
-        terms["long_track"] = (flow * np.where(dur > 480, P["long_track"], 0.0))[ti_]
+    if components:  # the rest of the test rows' terms come from the pass below
         dyn = {k: np.zeros(N, np.float32) for k in ("time", "mood", "same_track", "same_artist", "new_release")}
     del aff, clus
 
