@@ -26,7 +26,7 @@ import pandas as pd
 from core.settings import FeatureSettings
 from features.asof import AsOfIndex, combine_keys, range_sum, ranges_within, smooth
 
-__all__ = ["History", "UserSessions", "session_starts", "code_hash"]
+__all__ = ["History", "UserSessions", "session_starts", "code_hash", "GLOBAL_PSEUDO"]
 
 log = logging.getLogger("features")
 
@@ -42,8 +42,8 @@ def code_hash(*files: str | os.PathLike[str]) -> str:
 
 
 #: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is defined (0.5)
-#: before the first history row and negligibly moved afterwards (as in the groups that spell it out).
-_GLOBAL_PSEUDO = 1.0
+#: before the first history row and negligibly moved afterwards (every group's global prior).
+GLOBAL_PSEUDO = 1.0
 
 #: Code every memoised value depends on, whatever the group.
 _BASE_CODE = tuple([__file__] + [str(Path(__file__).with_name(f)) for f in ("asof.py", "snapshots.py", "lbfgs.py")])
@@ -200,7 +200,7 @@ class History:
         t = targets["ts_listen"].to_numpy().astype(np.int64)
         y = self.y
         g_n, g = self.global_asof(t, {"y": y})
-        g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
+        g_rate = smooth(g["y"], g_n, 0.5, GLOBAL_PSEUDO)
         uidx, us, ue = self.locate(targets, "user_id")
         u_n = (ue - us).astype(np.float64)
         return smooth(range_sum(y[uidx.order], us, ue), u_n, g_rate, self.settings.prior_strength), u_n

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from features.asof import combine_keys, range_sum, smooth
-from features.history import History
+from features.history import GLOBAL_PSEUDO, History
 
 __all__ = ["item_features"]
 
@@ -18,9 +18,6 @@ ITEM_KEYS = ("genre", "artist", "album", "media")
 REPEAT_KEYS = ("artist", "media")
 #: Popularity unit: plays per million of all plays before the target.
 _PER = 1e6
-#: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is
-#: defined (0.5) before the first history row and negligibly moved afterwards.
-_GLOBAL_PSEUDO = 1.0
 
 
 def _first_listen_of_pair(history: History, col: str, order: np.ndarray) -> np.ndarray:
@@ -65,7 +62,7 @@ def item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     fy = flow * y
 
     g_n, g = history.global_asof(t, {"y": y, "f": flow, "fy": fy})
-    g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
+    g_rate = smooth(g["y"], g_n, 0.5, GLOBAL_PSEUDO)
     g_flow_rate = smooth(g["fy"], g["f"], g_rate, k)
 
     out: dict[str, np.ndarray] = {}

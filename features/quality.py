@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from features.asof import AsOfIndex, logit, range_sum, smooth
-from features.history import History, code_hash
+from features.history import GLOBAL_PSEUDO, History, code_hash
 
 __all__ = ["quality_features", "player_rate_per_row"]
 
@@ -18,8 +18,6 @@ CHAIN_KEYS = ("artist", "album", "media")
 #: many plays: correlation of ``quality_media`` with the base features' out-of-fold error
 #: (demo1 / alt1): strength 5 0.015 / 0.005, 20 0.016 / 0.008, 100 0.016 / 0.011, 400 0.014 / 0.013.
 QUALITY_PRIOR_STRENGTH = 100.0
-#: The global as-of rate is smoothed by this many pseudo-plays at 0.5 (as in the user group).
-_GLOBAL_PSEUDO = 1.0
 _CODE = code_hash(__file__)
 
 
@@ -63,7 +61,7 @@ def player_rate_per_row(history: History, *, by_kind: bool = False) -> np.ndarra
     flow = history.flow[idx.order]
     u_n, (u_y, u_f, u_fy) = _prefix_before(idx.codes_sorted, idx.sorted_key, [y, flow, flow * y])
     g_n, g = history.global_asof(idx.ts_sorted, {"y": history.y, "f": history.flow, "fy": history.flow * history.y})
-    g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
+    g_rate = smooth(g["y"], g_n, 0.5, GLOBAL_PSEUDO)
     rate = smooth(u_y, u_n, g_rate, k)
     if by_kind:
         is_flow = flow > 0

@@ -7,7 +7,7 @@ import pandas as pd
 
 from core.schema import BROKEN_CLOCK_BEFORE
 from features.asof import logit, range_sum, ranges_within, smooth
-from features.history import History
+from features.history import GLOBAL_PSEUDO, History
 
 __all__ = ["user_features", "flow_session_starts"]
 
@@ -20,9 +20,6 @@ FLOW_HALF_LIFE_DAYS = 14.0
 #: Decay weights are ``2 ** e`` with ``e`` at most this, so no float64 overflow even when a
 #: user's valid clock spans more than 1000 half-lives (then the oldest rows saturate).
 _MAX_EXP2 = 1000.0
-#: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is
-#: defined (0.5) before the first history row and negligibly moved afterwards.
-_GLOBAL_PSEUDO = 1.0
 
 
 def _shift(rate: np.ndarray, to: np.ndarray, frm: np.ndarray) -> np.ndarray:
@@ -152,11 +149,11 @@ def user_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
 
     # Global as-of priors: prefix sums over the history sorted by time.
     g_n, g = history.global_asof(t, {"y": y, "f": flow, "fy": flow * y, "s": fss, "sy": fss * y})
-    g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
+    g_rate = smooth(g["y"], g_n, 0.5, GLOBAL_PSEUDO)
     g_flow_rate = smooth(g["fy"], g["f"], g_rate, k)
     g_nonflow_rate = smooth(g["y"] - g["fy"], g_n - g["f"], g_rate, k)
     g_start_rate = smooth(g["sy"], g["s"], g_flow_rate, k)
-    g_flow_share = smooth(g["f"], g_n, 0.5, _GLOBAL_PSEUDO)
+    g_flow_share = smooth(g["f"], g_n, 0.5, GLOBAL_PSEUDO)
 
     # The user's own counts.
     u_n = (e - s).astype(np.float64)

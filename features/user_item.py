@@ -7,7 +7,7 @@ import pandas as pd
 
 from core.schema import BROKEN_CLOCK_BEFORE
 from features.asof import range_sum, smooth
-from features.history import History
+from features.history import GLOBAL_PSEUDO, History
 
 __all__ = ["user_item_features", "first_plays"]
 
@@ -19,9 +19,6 @@ PAIR_KEYS = ("genre", "artist", "album", "media")
 PAIR_PRIOR_STRENGTH = 5.0
 #: Levels whose "first play by this user" rows define the user's taste for novelty.
 NOVELTY_KEYS = ("artist", "media")
-#: The global as-of rate is smoothed by this many pseudo-plays at 0.5, so that it is
-#: defined (0.5) before the first history row and negligibly moved afterwards.
-_GLOBAL_PSEUDO = 1.0
 
 
 def first_plays(history: History, key: str) -> np.ndarray:
@@ -74,7 +71,7 @@ def user_item_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     for key, f in first_play.items():
         values[f"new_{key}"], values[f"new_{key}_y"] = f, f * y
     g_n, g = history.global_asof(t, values)
-    g_rate = smooth(g["y"], g_n, 0.5, _GLOBAL_PSEUDO)
+    g_rate = smooth(g["y"], g_n, 0.5, GLOBAL_PSEUDO)
     uidx, us, ue = history.locate(targets, "user_id")
     u_n = (ue - us).astype(np.float64)
     user_rate = smooth(range_sum(y[uidx.order], us, ue), u_n, g_rate, k)
