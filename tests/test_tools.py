@@ -53,6 +53,47 @@ def test_altgen_components_sum_to_the_true_logit_and_change_no_other_file(tmp_pa
     np.testing.assert_allclose(terms.drop(columns="sample_id").sum(axis=1), logit, atol=2e-3)
 
 
+def test_altgen_taste_weight_scales_the_affinity_term_and_nothing_drawn_before_the_labels() -> None:
+    import altgen
+
+    def terms(**kw):
+        *_, extra = altgen.generate(60, 4, verbose=False, components=True, **kw)
+        return extra["logit_terms"].set_index("sample_id")
+
+    base, heavy, off = terms(), terms(taste_weight=1.0), terms(taste_weight=0.0)
+    assert altgen.P["aff"] == 0.35 and base["user_track_affinity"].abs().max() > 0.1
+    # Terms are kept as float32: equal to float32 rounding, not bit for bit.
+    np.testing.assert_allclose(heavy["user_track_affinity"], base["user_track_affinity"] / 0.35, rtol=1e-5, atol=1e-6)
+    assert (off["user_track_affinity"] == 0).all()
+    for name in ("user", "user_flow", "context", "track_quality", "user_genre"):
+        assert heavy[name].equals(base[name]), name
+
+
+def test_altgen_picks_by_clusters_changes_which_tracks_are_played_not_the_sessions() -> None:
+    import altgen
+
+    by_aff = altgen.generate(300, 2, verbose=False)
+    by_clus = altgen.generate(300, 2, verbose=False, picks="clusters")
+    (tr_a, te_a), (tr_c, te_c) = by_aff[:2], by_clus[:2]
+    # The candidates are drawn in both worlds: users, kinds of play, contexts and platforms are the
+    # same rows (times are not: a play lasts as long as its track and its label say).
+    for col in ("user_id", "listen_type", "context_type", "platform_name"):
+        assert np.array_equal(tr_a[col], tr_c[col]) and np.array_equal(te_a[col], te_c[col]), col
+    # Only the pick among them differs: some plays, not all (library best-of-three, Flow better-of-two).
+    same = np.mean(tr_a["media_id"] == tr_c["media_id"])
+    assert 0.2 < same < 0.9
+    with pytest.raises(ValueError, match="picks must be one of"):
+        altgen.generate(10, 1, verbose=False, picks="taste")
+
+
+@pytest.mark.parametrize("value", ["-0.5", "nan", "heavy"])
+def test_altgen_refuses_a_taste_weight_that_is_not_a_finite_number_above_zero(tmp_path, value) -> None:
+    cmd = [sys.executable, str(ROOT / "tools" / "altgen.py"), "--users", "10", "--out", str(tmp_path / "x")]
+    r = subprocess.run([*cmd, "--taste-weight", value], capture_output=True, text=True)
+    assert r.returncode == 2 and "--taste-weight: expected a finite number >= 0" in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_logit_terms_reads_each_terms_share_of_the_submissions_log_odds(tmp_path) -> None:
     import logit_terms
 

@@ -9,6 +9,13 @@ see which true effects a submission follows and which it misses.
 
     python altgen.py --users 2000 --seed 1 --out DIR
 
+Two knobs change the world, for checking that a result is not a story about one of them (the
+defaults are the set the README's numbers use): --taste-weight (the weight of the user x track
+affinity in the logit, per sd; 0.35) and --picks (how a play is chosen inside the user's taste
+clusters: "affinity", the library keeps the best of three and Flow the better of two by the
+user x track affinity; or "clusters", the first candidate, so what a user plays says which
+clusters they like but not which tracks in them: the rest of the affinity shows in the labels only).
+
 Story (all numbers are this script's own choices):
   * catalogue: genres -> style clusters; artists (popularity, quality, latent vector near their
     cluster centroid) -> albums (release date, unknown-genre flag) -> media (duration, quality,
@@ -321,7 +328,15 @@ def sample_taste(rng, cat, cumw_flat, users):
 
 
 # ----------------------------------------------------------------------------- main generator
-def generate(U, seed, verbose=True, order="user", components=False):
+PICKS = ("affinity", "clusters")
+
+
+def generate(U, seed, verbose=True, order="user", components=False, taste_weight=None, picks="affinity"):
+    """The data set's arrays; ``taste_weight`` (default ``P["aff"]``) and ``picks`` as in the module docstring."""
+    if picks not in PICKS:
+        raise ValueError(f"picks must be one of {PICKS}, not {picks!r}")
+    taste_weight = P["aff"] if taste_weight is None else float(taste_weight)
+    by_affinity = picks == "affinity"
     rng = np.random.default_rng(seed)
     t0 = time.time()
     cat = make_catalogue(rng, U)
@@ -436,7 +451,8 @@ def generate(U, seed, verbose=True, order="user", components=False):
         c = sample_taste(rng, cat, cumw_flat, lib_user)
         cands.append(c)
         scores.append(dot_rows(u_vec, cat["m_vec"], lib_user, c) / D + 0.15 * cat["m_q"][c])
-    best = np.argmax(np.stack(scores), 0)
+    # the candidates are drawn either way, so the rest of the random stream is the same
+    best = np.argmax(np.stack(scores), 0) if by_affinity else np.zeros(len(lib_user), np.int64)
     lib = np.stack(cands)[best, np.arange(len(lib_user))]
     del cands, scores, best, lib_user
 
@@ -456,7 +472,7 @@ def generate(U, seed, verbose=True, order="user", components=False):
     c1 = sample_taste(rng, cat, cumw_flat, ru[i1])
     c2 = sample_taste(rng, cat, cumw_flat, ru[i1])
     better = dot_rows(u_vec, cat["m_vec"], ru[i1], c2) > dot_rows(u_vec, cat["m_vec"], ru[i1], c1)
-    media[i1] = np.where(better, c2, c1)
+    media[i1] = np.where(better, c2, c1) if by_affinity else c1
     i2 = np.nonzero(src == 2)[0]
     media[i2] = sample_chart(rng, cat, len(i2))
     del i0, i1, i2, c1, c2, better, uu, src, r, lib
@@ -491,7 +507,7 @@ def generate(U, seed, verbose=True, order="user", components=False):
         + term("user", b_u[ru])
         + term("user_flow", flow * bf_u[ru])
         + term("context", ctx_eff[ctx])
-        + term("user_track_affinity", P["aff"] * aff)
+        + term("user_track_affinity", taste_weight * aff)
         + term("track_quality", P["qual"] * cat["m_q"][media])
         + term("user_genre", P["ug"] * hash_normal(ru, gen, seed * 7919 + 13))
         + term("demographics", age_sl[clus] * (age[ru] - 24) / 6.0)
@@ -700,6 +716,17 @@ def check(out, U):
     )
 
 
+def _weight(text):
+    """--taste-weight: a finite number >= 0."""
+    try:
+        w = float(text)
+    except ValueError:
+        w = float("nan")
+    if not np.isfinite(w) or w < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return w
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=2000)
@@ -713,13 +740,27 @@ def main():
     )
     ap.add_argument("--no-check", action="store_true")
     ap.add_argument(
+        "--taste-weight",
+        type=_weight,
+        default=P["aff"],
+        help=f"weight of the user x track affinity in the logit, per sd (default {P['aff']}; the README's taste-heavy set: 1.0)",
+    )
+    ap.add_argument(
+        "--picks",
+        choices=PICKS,
+        default="affinity",
+        help="plays chosen inside the user's taste clusters by affinity (default) or not ('clusters': beyond the clusters, taste shows in the labels only)",
+    )
+    ap.add_argument(
         "--components",
         action="store_true",
         help="also write OUT/demo/logit_terms.csv: each term of every test row's true logit (they sum to it)",
     )
     a = ap.parse_args()
     t0 = time.time()
-    train, test, answers, p_true, extra = generate(a.users, a.seed, order=a.order, components=a.components)
+    train, test, answers, p_true, extra = generate(
+        a.users, a.seed, order=a.order, components=a.components, taste_weight=a.taste_weight, picks=a.picks
+    )
     os.makedirs(os.path.join(a.out, "raw"), exist_ok=True)
     os.makedirs(os.path.join(a.out, "demo"), exist_ok=True)
     write_csv(os.path.join(a.out, "raw", "train.csv"), train, TRAIN_COLS)
