@@ -84,6 +84,8 @@ def test_altgen_picks_by_clusters_changes_which_tracks_are_played_not_the_sessio
     assert 0.2 < same < 0.9
     with pytest.raises(ValueError, match="picks must be one of"):
         altgen.generate(10, 1, verbose=False, picks="taste")
+    with pytest.raises(ValueError, match="taste_weight must be a finite number >= 0"):
+        altgen.generate(10, 1, verbose=False, taste_weight=-0.1)
 
 
 @pytest.mark.parametrize("value", ["-0.5", "nan", "heavy"])

@@ -25,7 +25,7 @@ Story (all numbers are this script's own choices):
     'passive' users who almost never skip) and a separate Flow offset.
   * plays: sessions (gaps of hours to days) split into Flow / non-Flow segments. Non-Flow plays
     come mostly from the library; Flow plays from taste (recommender keeps the better of two
-    candidates by affinity), from the charts and a little from the library.
+    candidates by affinity, unless --picks clusters), from the charts and a little from the library.
   * label: logistic in user base (+Flow offset), user.track affinity, track quality, user x genre
     (hashed), age/gender x cluster, platform, context, hour/weekday, new release, long tracks in
     Flow, an AR(1) mood across sessions, within-session skip momentum and Flow fatigue, and
@@ -336,6 +336,8 @@ def generate(U, seed, verbose=True, order="user", components=False, taste_weight
     if picks not in PICKS:
         raise ValueError(f"picks must be one of {PICKS}, not {picks!r}")
     taste_weight = P["aff"] if taste_weight is None else float(taste_weight)
+    if not np.isfinite(taste_weight) or taste_weight < 0:
+        raise ValueError(f"taste_weight must be a finite number >= 0, not {taste_weight!r}")
     by_affinity = picks == "affinity"
     rng = np.random.default_rng(seed)
     t0 = time.time()
