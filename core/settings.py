@@ -147,7 +147,7 @@ class FeatureSettings:
         50, env="EXTRA_FLOW_PER_USER", low=0, doc="extra training rows: up to this many past Flow plays per user"
     )
     #: The cap binds at full size only (19,918 users: ~5 extra rows per user at 100,000, ~10 at
-    #: 200,000; 2,000 users draw ~56,000).  Chain's final submission, 100,000 -> 200,000, paired
+    #: 200,000; 2,000 users draw 54,000-60,000).  Chain's final submission, 100,000 -> 200,000, paired
     #: 95%: tools/altgen.py full size +0.0004 [-0.0006, +0.0014], with --picks clusters
     #: +0.0006 [-0.0003, +0.0016], the demo's +0.0007 [+0.0001, +0.0013]; mean of the three
     #: +0.0006 [+0.0001, +0.0011]; train stage +50-70 s (README, "Taste").
