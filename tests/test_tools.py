@@ -173,7 +173,9 @@ def test_logit_terms_worth_separates_a_term_the_features_carry_from_one_they_do_
     # A group file whose rows are not the examples' (a stale build) is an error, not a misaligned table.
     x.assign(example_id=np.arange(n)[::-1]).to_parquet(processed / "features" / "test" / "user.parquet")
     assert logit_terms.main(args + ["--features", str(processed), "--answers", str(tmp_path / "answers.csv")]) == 2
-    assert "does not hold the rows of" in capsys.readouterr().err
+    assert "feature file " + str(processed / "features" / "test" / "user.parquet") + " does not match" in (
+        capsys.readouterr().err
+    )
 
 
 def test_baseline_encoding_is_the_smoothed_rate_of_the_fit_rows() -> None:

@@ -32,6 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project's packages, as tools/baseline.py does
+
+from core.errors import PipelineError
+
 
 def _user_as_one(terms: pd.DataFrame) -> pd.DataFrame:
     """The terms without ``sample_id``, ``user`` + ``user_flow`` taken as one ``user`` term (every test row
@@ -66,24 +70,16 @@ def _relative_coefficients(rows: pd.DataFrame, z: np.ndarray) -> pd.Series:
 
 def _test_features(processed: Path, sample_id: np.ndarray) -> pd.DataFrame:
     """Every numeric feature of the test rows (all groups under ``processed/features/test``), in ``sample_id`` order."""
-    examples = pd.read_parquet(processed / "examples_test.parquet", columns=["example_id", "sample_id"])
-    files = sorted((processed / "features" / "test").glob("*.parquet"))
-    if not files:
+    from pipeline.data.dataset import load_matrix  # the pipeline's own reader: it refuses a stale group file
+
+    groups = sorted(f.stem for f in (processed / "features" / "test").glob("*.parquet"))
+    if not groups:  # (load_matrix would read this run's groups instead)
         raise ValueError(f"no feature files under {processed / 'features' / 'test'} (run make features)")
-    parts = []
-    for f in files:
-        part = pd.read_parquet(f)
-        # Each group's file holds the examples' rows in their order; say so rather than misalign.
-        if len(part) != len(examples) or (
-            "example_id" in part
-            and not np.array_equal(part["example_id"].to_numpy(), examples["example_id"].to_numpy())
-        ):
-            raise ValueError(
-                f"{f} does not hold the rows of {processed / 'examples_test.parquet'} in order (rebuild: make features)"
-            )
-        parts.append(part.drop(columns="example_id", errors="ignore"))
-    x = pd.concat(parts, axis=1).select_dtypes("number").astype(np.float64)
-    x.index = examples["sample_id"].to_numpy()
+    m = load_matrix(
+        "test", groups=groups, features_dir=processed / "features", examples_path=processed / "examples_test.parquet"
+    )
+    x = m.X.select_dtypes("number").astype(np.float64)
+    x.index = m.examples["sample_id"].to_numpy()
     missing = np.setdiff1d(sample_id, x.index.to_numpy())
     if len(missing):
         raise ValueError(f"{len(missing)} sample_id(s) of the terms file have no features (first: {missing[0]})")
@@ -169,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             y = answers.reindex(terms["sample_id"].to_numpy())
             if y.isna().any():
                 raise ValueError(f"{a.answers} has no answer for {int(y.isna().sum())} sample_id(s) of the terms file")
-        except (ValueError, KeyError, OSError) as e:
+        except (PipelineError, ValueError, KeyError, OSError) as e:
             print(f"ERROR: {e}", file=sys.stderr)
             return 2
         from sklearn.metrics import roc_auc_score
