@@ -448,15 +448,16 @@ def generate(U, seed, verbose=True, order="user", components=False, taste_weight
     lib_start = np.zeros(U + 1, np.int64)
     lib_start[1:] = np.cumsum(lib_k)
     lib_user = np.repeat(np.arange(U), lib_k)
-    cands, scores = [], []
-    for _ in range(3):
-        c = sample_taste(rng, cat, cumw_flat, lib_user)
-        cands.append(c)
-        scores.append(dot_rows(u_vec, cat["m_vec"], lib_user, c) / D + 0.15 * cat["m_q"][c])
-    # the candidates are drawn either way, so the rest of the random stream is the same
-    best = np.argmax(np.stack(scores), 0) if by_affinity else np.zeros(len(lib_user), np.int64)
-    lib = np.stack(cands)[best, np.arange(len(lib_user))]
-    del cands, scores, best, lib_user
+    # The candidates are drawn either way, so the rest of the random stream is the same; they are
+    # scored only when the pick follows the affinity (--picks clusters keeps the first).
+    cands = [sample_taste(rng, cat, cumw_flat, lib_user) for _ in range(3)]
+    if by_affinity:
+        scores = [dot_rows(u_vec, cat["m_vec"], lib_user, c) / D + 0.15 * cat["m_q"][c] for c in cands]
+        lib = np.stack(cands)[np.argmax(np.stack(scores), 0), np.arange(len(lib_user))]
+        del scores
+    else:
+        lib = cands[0]
+    del cands, lib_user
 
     r = rng.random(N)
     src = np.where(
@@ -473,11 +474,15 @@ def generate(U, seed, verbose=True, order="user", components=False, taste_weight
     i1 = np.nonzero((src == 1) & flow)[0]  # Flow: better of two by affinity
     c1 = sample_taste(rng, cat, cumw_flat, ru[i1])
     c2 = sample_taste(rng, cat, cumw_flat, ru[i1])
-    better = dot_rows(u_vec, cat["m_vec"], ru[i1], c2) > dot_rows(u_vec, cat["m_vec"], ru[i1], c1)
-    media[i1] = np.where(better, c2, c1) if by_affinity else c1
+    if by_affinity:
+        better = dot_rows(u_vec, cat["m_vec"], ru[i1], c2) > dot_rows(u_vec, cat["m_vec"], ru[i1], c1)
+        media[i1] = np.where(better, c2, c1)
+        del better
+    else:
+        media[i1] = c1
     i2 = np.nonzero(src == 2)[0]
     media[i2] = sample_chart(rng, cat, len(i2))
-    del i0, i1, i2, c1, c2, better, uu, src, r, lib
+    del i0, i1, i2, c1, c2, uu, src, r, lib
 
     alb = cat["m_alb"][media]
     art = cat["m_art"][media]
