@@ -142,6 +142,9 @@ $(FEAT)/test/%.parquet $(FEAT)/now/%.parquet: features/%.py $(FEAT_CORE) $(TRAIN
 
 # A group split over two modules: the second one's changes rebuild it too.
 $(FEAT)/train/fm.parquet $(FEAT)/test/fm.parquet $(FEAT)/now/fm.parquet: features/fm_data.py
+# The fm snapshots are a function of the history (kept in data/processed/cache): the test build
+# reads the ones the train build fit instead of fitting them again, so it waits for it.
+$(FEAT)/test/fm.parquet $(FEAT)/now/fm.parquet: | $(FEAT)/train/fm.parquet
 $(FEAT)/train/neighbours.parquet $(FEAT)/test/neighbours.parquet $(FEAT)/now/neighbours.parquet: features/colisten.py
 
 # The recommender's state at now (pipeline/recommend_state.py, features/now.py): what a request needs

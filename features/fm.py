@@ -66,6 +66,9 @@ defaults (5 weekly snapshots, 60/30 iterations) are several times the 60 s / 2.5
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -74,7 +77,7 @@ from threadpoolctl import threadpool_limits
 from features.fm_data import FmData as _Data
 from features.fm_data import codes_of as _codes_of
 from features.fm_data import sigmoid as _sigmoid
-from features.history import History
+from features.history import History, code_hash
 from features.lbfgs import lbfgs as _lbfgs
 from features.snapshots import snapshot_number as _snapshot_number
 
@@ -115,6 +118,10 @@ SNAPSHOT_STEP = 1
 FOLD_CHUNK_ROWS = 400_000
 #: Fold-in variant: "newton" (one IRLS step from the snapshot's user vector), "ridge" (linear, from zero).
 FOLD_MODE = "newton"
+
+
+#: The code a snapshot depends on (with the history's fingerprint, the key of its memo entry).
+_CODE = code_hash(__file__, Path(__file__).with_name("fm_data.py"))
 
 
 def _fm_cell(ts: np.ndarray) -> np.ndarray:
@@ -439,9 +446,15 @@ def fm_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
     )
     t_cell = _fm_cell(targets["ts_listen"].to_numpy())
     fit_cells = _chain(d, int(t_cell.max()))
+    params = _params_key()
     prev = None
     for ci, cell in enumerate(fit_cells):
-        s = _fit(d, int(cell), prev)
+        # A snapshot is a function of the history alone (its codes are the history's; the chain
+        # of warm starts leading to it is a rule on past rows), so the train and test builds
+        # share it through the history's memo: the test build reads what the train build fit.
+        s = history.memo(
+            f"fm-snapshot-{int(cell)}-{params}", lambda cell=cell, prev=prev: _fit(d, int(cell), prev), code=_CODE
+        )
         if s is None:
             continue
         prev = s
@@ -451,6 +464,18 @@ def fm_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
             continue
         _target_features(d, s, sel, res)
     return pd.DataFrame(res).astype(np.float32)
+
+
+def _params_key() -> str:
+    """Hash of every module setting a snapshot depends on (they are read at call time: tests set them)."""
+    names = (
+        "RANK", "L2_FACTOR", "L2_BIAS", "FLOW_WEIGHT", "NONFLOW_WEIGHT", "MIN_MEDIA_USERS", "CONTEXT_FIELDS",
+        "ITEM_FIELDS", "MAX_ITER_COLD", "MAX_ITER_WARM", "WARM_MIN_FRACTION", "LBFGS_MEMORY", "INIT_SCALE", "SEED",
+        "MIN_SNAPSHOT_ROWS", "NEW_ROWS_FRACTION", "SNAPSHOT_STEP",
+    )  # fmt: skip
+    g = globals()
+    key = repr([(n, g[n]) for n in names] + [_fit.__module__, _fit.__qualname__])
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def _chain(d: _Data, last_cell: int) -> np.ndarray:

@@ -282,3 +282,30 @@ def test_deterministic(small):
     a = fm_features(History(df, gap_seconds=600), tg)
     b = fm_features(History(df.copy(), gap_seconds=600), tg.copy())
     assert a.to_numpy().tobytes() == b.to_numpy().tobytes()
+
+
+def test_the_test_build_reads_the_train_builds_snapshots(small, monkeypatch, tmp_path):
+    """A snapshot is a function of the history: a second build (another process) fits none of it again."""
+    df = _random_history(np.random.default_rng(11))
+    train_targets = _picks(df)
+    last = int(df["ts_listen"].max())
+    test_targets = _targets([{"user_id": u, "media_id": 10 * u, "ts_listen": last + DAY} for u in range(1, 6)])
+    real, fits = fm._fit, []
+
+    def counting(d, cell, prev):
+        fits.append(int(cell))
+        return real(d, cell, prev)
+
+    monkeypatch.setattr(fm, "_fit", counting)
+    alone = fm_features(History(df, gap_seconds=600), test_targets)  # no store: every snapshot fit here
+    fit_alone = list(fits)
+    fits.clear()
+    fm_features(History(df, gap_seconds=600, store=tmp_path), train_targets)  # the train build
+    fit_by_train = list(fits)
+    fits.clear()
+    got = fm_features(History(df, gap_seconds=600, store=tmp_path), test_targets)  # the test build
+    assert len(fit_alone) >= 3 and set(fit_by_train) < set(fit_alone)
+    # Only the cells the train build's targets did not reach are fit again, and the result is the same bytes.
+    assert fits == [c for c in fit_alone if c not in fit_by_train] and len(fits) < len(fit_alone)
+    assert got.to_numpy().tobytes() == alone.to_numpy().tobytes()
+    assert got["fm_fold_p"].notna().all()
