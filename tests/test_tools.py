@@ -88,6 +88,28 @@ def test_altgen_picks_by_clusters_changes_which_tracks_are_played_not_the_sessio
         altgen.generate(10, 1, verbose=False, taste_weight=-0.1)
 
 
+def test_altgen_picks_popular_plays_say_nothing_of_taste() -> None:
+    import altgen
+
+    def spread(picks):
+        """The users' mean distance (total variation) from the average genre mix of their plays."""
+        train, test, *_ = altgen.generate(300, 2, verbose=False, picks=picks)
+        df = pd.DataFrame({"user": train["user_id"], "genre": train["genre_id"]})
+        n = df.groupby("user").size()
+        df = df[df["user"].isin(n[n >= 100].index)]
+        mix = df.groupby(["user", "genre"]).size().unstack(fill_value=0)
+        mix = mix.div(mix.sum(axis=1), axis=0)
+        return float(0.5 * (mix - mix.mean()).abs().sum(axis=1).mean()), train, test
+
+    clus, tr_c, te_c = spread("clusters")
+    pop, tr_p, te_p = spread("popular")
+    # The same draws, another table: the sessions are the same rows, the plays are not the user's taste.
+    for col in ("user_id", "listen_type", "context_type", "platform_name"):
+        assert np.array_equal(tr_c[col], tr_p[col]) and np.array_equal(te_c[col], te_p[col]), col
+    # Taste picks: users' genre mixes differ a lot (0.30 at this seed); popular picks: sampling noise (0.12).
+    assert clus > 0.2 and pop < 0.5 * clus
+
+
 @pytest.mark.parametrize("value", ["-0.5", "nan", "heavy"])
 def test_altgen_refuses_a_taste_weight_that_is_not_a_finite_number_above_zero(tmp_path, value) -> None:
     cmd = [sys.executable, str(ROOT / "tools" / "altgen.py"), "--users", "10", "--out", str(tmp_path / "x")]

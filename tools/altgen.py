@@ -13,8 +13,10 @@ Two knobs change the world, for checking that a result is not a story about one 
 defaults are the set the README's numbers use): --taste-weight (the weight of the user x track
 affinity in the logit, per sd; 0.35) and --picks (how a play is chosen inside the user's taste
 clusters: "affinity", the library keeps the best of three and Flow the better of two by the
-user x track affinity; or "clusters", the first candidate, so what a user plays says which
-clusters they like but not which tracks in them: the rest of the affinity shows in the labels only).
+user x track affinity; "clusters", the first candidate, so what a user plays says which
+clusters they like but not which tracks in them: the rest of the affinity shows in the labels only;
+or "popular", every candidate drawn from the clusters by their popularity, not the user's taste,
+so what a user plays says nothing of their taste: it shows in the labels only).
 
 Story (all numbers are this script's own choices):
   * catalogue: genres -> style clusters; artists (popularity, quality, latent vector near their
@@ -328,7 +330,7 @@ def sample_taste(rng, cat, cumw_flat, users):
 
 
 # ----------------------------------------------------------------------------- main generator
-PICKS = ("affinity", "clusters")
+PICKS = ("affinity", "clusters", "popular")
 
 
 def generate(U, seed, verbose=True, order="user", components=False, taste_weight=None, picks="affinity"):
@@ -366,6 +368,9 @@ def generate(U, seed, verbose=True, order="user", components=False, taste_weight
     w = g / g.sum(1, keepdims=True)
     cumw_flat = (np.cumsum(w, 1) + np.arange(U)[:, None]).ravel()
     cumw_flat[K - 1 :: K] = np.arange(1, U + 1)  # exact row ends
+    if picks == "popular":  # every taste draw by the clusters' popularity: the same draws, another table
+        cumw_flat = (np.tile(np.cumsum(cat["c_mass"]), U) + np.repeat(np.arange(U), K)).astype(np.float64)
+        cumw_flat[K - 1 :: K] = np.arange(1, U + 1)
     u_vec = (w @ cat["C"] + 0.5 * rng.standard_normal((U, D))).astype(np.float32)
     b_u = np.where(
         passive,
@@ -756,7 +761,7 @@ def main():
         "--picks",
         choices=PICKS,
         default="affinity",
-        help="plays chosen inside the user's taste clusters by affinity (default) or not ('clusters': beyond the clusters, taste shows in the labels only)",
+        help="plays chosen inside the user's taste clusters by affinity (default) or not ('clusters': beyond the clusters, taste shows in the labels only), or not by taste at all ('popular': taste shows in the labels only)",
     )
     ap.add_argument(
         "--components",
