@@ -246,7 +246,17 @@ def _fit(d: _Data, cell: int, prev: _Snapshot | None) -> _Snapshot | None:
     ucount = np.diff(np.r_[ustart, n])
     crow_b = [crow[j] for j in bias_ctx]
 
+    # Buffers the objective reuses at every evaluation (at 7.6M rows a fresh n x (k + 1) array per
+    # call cost as much system time as the arithmetic): the same operations in the same order.
+    user_of_row = np.repeat(np.arange(len(users)), ucount)
+    bufs = (
+        np.empty((n, k + 1), dtype=f32),
+        np.empty((n, k + 1), dtype=f32),
+        *(np.empty(n, dtype=f32) for _ in range(4)),
+    )
+
     def fun(x):
+        uu, vr, z, e, b1, b2 = bufs
         w0, tabs, cbs = unpack(x)
         tabs = [t.astype(f32) for t in tabs]
         for j in pad:
@@ -254,20 +264,29 @@ def _fit(d: _Data, cell: int, prev: _Snapshot | None) -> _Snapshot | None:
         vi = np.take(tabs[1], frow[0], axis=0)
         for t in range(2, len(tabs)):
             vi += np.take(tabs[t], frow[t - 1], axis=0)
-        uu = np.repeat(tabs[0], ucount, axis=0)
-        vr = np.take(vi, irow, axis=0)
-        z = np.einsum("ij,ij->i", uu[:, :k], vr[:, :k])
+        np.take(tabs[0], user_of_row, axis=0, out=uu, mode="clip")
+        np.take(vi, irow, axis=0, out=vr, mode="clip")
+        np.einsum("ij,ij->i", uu[:, :k], vr[:, :k], out=z)
         z += uu[:, k]
         z += vr[:, k]
         z += f32(w0)
         for t, cr in enumerate(crow_b):
             z += np.take(cbs[t].astype(f32), cr)
         # softplus(z) = max(z, 0) + log1p(exp(-|z|)); loss = tot * softplus(z) - pos * z.
-        e = np.exp(-np.abs(z))
-        sp_z = np.maximum(z, 0) + np.log1p(e)
-        loss = float(np.dot(tot32, sp_z).astype(np.float64) - np.dot(pos32, z))
-        sig = np.where(z >= 0, 1, e) / (1 + e)
-        dz = tot32 * sig - pos32
+        np.abs(z, out=e)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        np.maximum(z, 0, out=b1)
+        np.log1p(e, out=b2)
+        b1 += b2  # softplus(z)
+        loss = float(np.dot(tot32, b1).astype(np.float64) - np.dot(pos32, z))
+        # sigmoid(z) = where(z >= 0, 1, e) / (1 + e)
+        np.add(e, 1, out=b2)
+        np.copyto(b1, e)
+        b1[z >= 0] = 1
+        b1 /= b2
+        dz = np.multiply(tot32, b1, out=b1)
+        dz -= pos32
         grad = np.empty(n_par)
         grad[0] = dz.sum(dtype=np.float64)
         uu[:, k] = 1.0
