@@ -18,7 +18,12 @@ Snapshots: the weekly calendar grid of features/cf.py (every ``SNAPSHOT_STEP`` w
 snapshot at ``T_s`` is fit on rows with ``ts < T_s``; a target at ``t`` uses the latest fit
 ``T_s <= t``.  Snapshots are nested, so each fit is warm-started from the previous one.
 Which cells are fit is a rule on past rows only (``_chain``), so a target's values never
-depend on later rows or on which other targets are computed.
+depend on later rows or on which other targets are computed, and a snapshot is a function of
+the history alone: it is fit once per history (:meth:`History.memo`, kept in
+data/processed/cache), and the test build, which the Makefile runs after the train build,
+reads the snapshots instead of fitting them again.  At "now" (the recommender,
+:mod:`features.now`) the snapshot in force is kept with ids instead of codes
+(:func:`fm_now_state`) and the user is folded in from their own rows: the same numbers.
 
 Fold-in (the user side as of ``t``): the snapshot's ``[U_u, b_u]`` misses the user's rows in
 ``[T_s, t)``, which are the most recent ones.  With the item side fixed, one Newton (IRLS)
@@ -60,13 +65,22 @@ bias only, 30/15 iterations -0.0010 / -.  Time: ~30 s CPU at 0.7M rows (train an
 targets together, these defaults).  At full size (altF, 7.6M rows, train split, 164k
 targets) even that cheapest variant took 89 s CPU and 4.2 GB peak RSS: fits 22 s (cold, 30
 iterations, ~2M rows) + 23 s (warm, 15 iterations, ~5M rows), the rest mostly the row
-codes and groups (~18 s) and the fold-in; the test split pays the fits again.  The
-defaults (5 weekly snapshots, 60/30 iterations) are several times the 60 s / 2.5 GB budget.
+codes and groups (~18 s) and the fold-in; the test split paid the fits again then (it reads
+them now).  The defaults (5 weekly snapshots, 60/30 iterations) are several times the 60 s /
+2.5 GB budget.
+
+Where it pays (README, "Taste"): on sets where taste shows in the labels far more than in what
+is played (``tools/altgen.py --picks popular`` or ``clusters`` with taste weight 1.5, where
+``fm_fold_taste`` correlates 0.54-0.55 with the true affinity, against 0.04-0.29 on the
+default worlds), end to end +0.0038, +0.0055 (2,000 users) and +0.0067 [+0.0044, +0.0089]
+(full size); on the default worlds of both generators -0.0036 to +0.0007 (full size: altgen
++0.0004, demo -0.0000).  One generator only, so still opt-in.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +95,7 @@ from features.history import History, code_hash
 from features.lbfgs import lbfgs as _lbfgs
 from features.snapshots import snapshot_number as _snapshot_number
 
-__all__ = ["fm_features"]
+__all__ = ["FmNow", "fm_features", "fm_now_state"]
 
 #: Latent dimensions.
 RANK = 8
@@ -448,13 +462,22 @@ def _fold_in(d: _Data, s: _Snapshot, sel: np.ndarray) -> tuple[np.ndarray, np.nd
     return theta, has
 
 
-def fm_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
-    """FM taste features of each target (see the module docstring): snapshot terms and the folded-in user."""
-    n_t = len(targets)
-    res = {name: np.full(n_t, np.nan) for name in NAMES}
-    if n_t == 0 or len(history) == 0:
-        return pd.DataFrame(res).astype(np.float32)
-    d = _Data(
+@dataclass
+class FmNow:
+    """What a row at "now" needs of the fm group (:mod:`features.now`): the snapshot in force then.
+
+    Its entities are ids, not a history's codes, so one user's rows (a
+    :class:`~features.now.UserHistory`) can be scored against it; ``vocab`` holds every id
+    it knows per field.  ``snapshot`` is None when the cell at now has no fit (NaN features).
+    """
+
+    cell: int
+    snapshot: _Snapshot | None
+    vocab: dict[str, np.ndarray]
+
+
+def _data(history: History, targets: pd.DataFrame, vocab: dict[str, np.ndarray] | None = None) -> _Data:
+    return _Data(
         history,
         targets,
         item_fields=ITEM_FIELDS,
@@ -462,27 +485,97 @@ def fm_features(history: History, targets: pd.DataFrame) -> pd.DataFrame:
         flow_weight=FLOW_WEIGHT,
         nonflow_weight=NONFLOW_WEIGHT,
         cell_of=_fm_cell,
+        vocab=vocab,
     )
-    t_cell = _fm_cell(targets["ts_listen"].to_numpy())
-    fit_cells = _chain(d, int(t_cell.max()))
+
+
+def _snapshots(history: History, d: _Data, last_cell: int):
+    """``(cell, snapshot or None)`` along the chain of fit cells up to ``last_cell``, each fit once per history."""
     params = _params_key()
     prev = None
-    for ci, cell in enumerate(fit_cells):
+    for cell in _chain(d, last_cell):
         # A snapshot is a function of the history alone (its codes are the history's; the chain
         # of warm starts leading to it is a rule on past rows), so the train and test builds
         # share it through the history's memo: the test build reads what the train build fit.
         s = history.memo(
             f"fm-snapshot-{int(cell)}-{params}", lambda cell=cell, prev=prev: _fit(d, int(cell), prev), code=_CODE
         )
+        yield int(cell), s
+        if s is not None:
+            prev = s
+
+
+def fm_features(history: History, targets: pd.DataFrame, *, now: FmNow | None = None) -> pd.DataFrame:
+    """FM taste features of each target (see the module docstring): snapshot terms and the folded-in user.
+
+    With ``now`` (:func:`fm_now_state`), every target is a row at now, ``history`` holds its
+    user's rows (or any rows before now) and the snapshot comes from ``now``: the same numbers
+    as a pass over the whole history.
+    """
+    n_t = len(targets)
+    res = {name: np.full(n_t, np.nan) for name in NAMES}
+    if n_t == 0:
+        return pd.DataFrame(res).astype(np.float32)
+    t_cell = _fm_cell(targets["ts_listen"].to_numpy())
+    if now is not None:
+        if (t_cell < now.cell).any():
+            raise ValueError("fm: a target before the now state's snapshot needs a pass over the whole history")
+        if now.snapshot is not None:
+            d = _data(history, targets, vocab=now.vocab)
+            _target_features(d, _from_ids(now.snapshot, d), np.arange(n_t), res)
+        return pd.DataFrame(res).astype(np.float32)
+    if len(history) == 0:
+        return pd.DataFrame(res).astype(np.float32)
+    d = _data(history, targets)
+    fit = list(_snapshots(history, d, int(t_cell.max())))
+    for ci, (cell, s) in enumerate(fit):
         if s is None:
             continue
-        prev = s
-        nxt = fit_cells[ci + 1] if ci + 1 < len(fit_cells) else np.iinfo(np.int64).max
+        nxt = fit[ci + 1][0] if ci + 1 < len(fit) else np.iinfo(np.int64).max
         sel = np.flatnonzero((t_cell >= cell) & (t_cell < nxt))
         if len(sel) == 0:
             continue
         _target_features(d, s, sel, res)
     return pd.DataFrame(res).astype(np.float32)
+
+
+def fm_now_state(history: History, now: int) -> FmNow:
+    """The snapshot in force at ``now`` (after every history row), its entities as ids (see :class:`FmNow`)."""
+    cell = int(_fm_cell(np.array([now], dtype=np.int64))[0])
+    probe = pd.DataFrame({c: np.zeros(1, dtype=np.int64) for c in ("user_id", *ITEM_FIELDS, *_ctx_cols())})
+    probe["ts_listen"] = np.int64(now)
+    d = _data(history, probe)
+    fit = list(_snapshots(history, d, cell)) if len(history) else []
+    if not fit or fit[-1][1] is None:
+        return FmNow(cell=fit[-1][0] if fit else cell, snapshot=None, vocab={})
+    last, s = fit[-1]
+    ids = _Snapshot(
+        d.user_uniq[s.users],
+        [d.field_uniq[j][f] for j, f in enumerate(s.fields)],
+        [d.ctx_uniq[j][f] for j, f in enumerate(s.ctx_fields)],
+        s.w0,
+        s.tables,
+        s.ctx_tables,
+        s.n_rows,
+    )
+    vocab = {c: ids.fields[j] for j, c in enumerate(ITEM_FIELDS)}
+    vocab.update({c: ids.ctx_fields[j] for j, c in enumerate(d.ctx_cols)})
+    return FmNow(cell=last, snapshot=ids, vocab=vocab)
+
+
+def _ctx_cols() -> tuple[str, ...]:
+    """The context columns of :class:`~features.fm_data.FmData` (listen type first)."""
+    return tuple(dict.fromkeys(("listen_type", *CONTEXT_FIELDS)))
+
+
+def _from_ids(s: _Snapshot, d: _Data) -> _Snapshot:
+    """``s`` with ids (:class:`FmNow`) in ``d``'s codes; users ``d`` does not hold are dropped."""
+    up = _codes_of(s.users, d.user_uniq)
+    keep = up >= 0
+    tables = [s.tables[0][keep], *s.tables[1:]]
+    fields = [_codes_of(f, d.field_uniq[j]) for j, f in enumerate(s.fields)]
+    ctx = [_codes_of(f, d.ctx_uniq[j]) for j, f in enumerate(s.ctx_fields)]
+    return _Snapshot(up[keep], fields, ctx, s.w0, tables, s.ctx_tables, s.n_rows)
 
 
 def _params_key() -> str:

@@ -38,17 +38,26 @@ def pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _combined(
-    history: History, targets: pd.DataFrame, order: np.ndarray, cols: tuple[str, ...]
+    history: History,
+    targets: pd.DataFrame,
+    order: np.ndarray,
+    cols: tuple[str, ...],
+    vocab: dict[str, np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Codes of the fields ``cols`` and of their combination, for history rows in ``order``.
 
     Returns each field's sorted ids, each field's code per row, the targets' field codes
     (one column a field, -1 where unseen), the combination's code per row, and the
-    combination -> field codes table.
+    combination -> field codes table.  A field's ids are those of the history, plus
+    ``vocab[col]`` if given (ids a fitted model knows that these rows may not hold).
     """
     uniqs, codes, t_codes = [], [], []
     for col in cols:
-        uniq, c = _sorted_codes(history.col(col)[order])
+        values = history.col(col)[order]
+        uniq, c = _sorted_codes(values)
+        if vocab is not None and col in vocab:
+            uniq = np.union1d(uniq, np.asarray(vocab[col], dtype=uniq.dtype))
+            c = np.searchsorted(uniq, values)
         uniqs.append(uniq)
         codes.append(c.astype(np.int64))
         t_codes.append(codes_of(targets[col].to_numpy(), uniq))
@@ -75,6 +84,7 @@ class FmData:
         flow_weight: float,
         nonflow_weight: float,
         cell_of: Callable[[np.ndarray], np.ndarray],
+        vocab: dict[str, np.ndarray] | None = None,
     ) -> None:
         idx, start, end = history.locate(targets, "user_id")
         order = idx.order
@@ -86,12 +96,16 @@ class FmData:
         self.ts = idx.ts_sorted
         self.y = history.y[order]
         # Item fields: global codes in id order; the item is the combination of the fields.
-        self.field_uniq, _, self.t_fcodes, self.item, self.item_fields = _combined(history, targets, order, item_fields)
+        self.field_uniq, _, self.t_fcodes, self.item, self.item_fields = _combined(
+            history, targets, order, item_fields, vocab
+        )
         self.n_items = len(self.item_fields)
         self.n_field = [len(u) for u in self.field_uniq]
         # Context fields (bias only): codes per field, and the combination's code.
         cols = tuple(dict.fromkeys(("listen_type", *context_fields)))
-        self.ctx_uniq, ccodes, self.t_ccodes, self.ctx, self.ctx_fields = _combined(history, targets, order, cols)
+        self.ctx_uniq, ccodes, self.t_ccodes, self.ctx, self.ctx_fields = _combined(
+            history, targets, order, cols, vocab
+        )
         self.ctx_cols = cols
         self.n_ctx = len(self.ctx_fields)
         flow_code = codes_of(np.array([1]), self.ctx_uniq[0])[0]

@@ -20,8 +20,10 @@ track a pool can hold, the taste space and the neighbour lists are what the cf a
 use for any row of that week.  So the features are the numbers a full pass gives
 (tests/test_now.py checks every default group, for a heavy, a light and an unknown user).
 
-Groups outside :data:`NOW_GROUPS` (the opt-in fm and rbm) have no such state: a winner
-that reads them is scored by a full pass (:class:`pipeline.recommend.Recommender` says so).
+The opt-in fm group has its state too when it is built (the snapshot in force at now,
+:func:`features.fm.fm_now_state`; the user is folded in from their own rows).  The opt-in
+rbm has none: a winner that reads it is scored by a full pass
+(:class:`pipeline.recommend.Recommender` says so).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from features import get_group
 from features.asof import find_sorted
 from features.cf import TasteSpace, cf_features, taste_space
 from features.demographics import AGE_BAND_EDGES, age_band
+from features.fm import FmNow, fm_features, fm_now_state
 from features.genre import ArtistGenres, artist_genres, genre_features
 from features.history import History
 from features.neighbours import NeighbourLists, neighbour_lists, neighbours_features
@@ -50,7 +53,7 @@ USER_SIDE = ("time", "media", "user", "user_item", "sequence", "content")
 #: every key of the catalogue, looked up.  (key columns of the lookup)
 ITEM_KEYS = ("media_id", "album_id", "artist_id", "genre_id")
 TABLES = {"item": ITEM_KEYS, "quality": ITEM_KEYS}
-NOW_GROUPS = (*USER_SIDE, *TABLES, "demographics", "cf", "neighbours", "genre")
+NOW_GROUPS = (*USER_SIDE, *TABLES, "demographics", "cf", "neighbours", "genre", "fm")
 #: Columns whose as-of global sums per value the user group asks for (its context and platform priors).
 BY_VALUE_COLUMNS = ("context_type", "platform_name")
 
@@ -75,6 +78,8 @@ class NowState:
     lists: NeighbourLists
     #: Every artist's first shown genre (the genre group fills genre 0 from it).
     genres: ArtistGenres
+    #: The opt-in fm group's snapshot at now; None when the state was built without the group.
+    fm: FmNow | None = None
 
 
 def row_values(history: History) -> dict[str, np.ndarray]:
@@ -167,11 +172,14 @@ def _demographic_cell(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"cell": (genre << 8) | (band << 1) | gender})
 
 
-def build_state(history: History, now: int, catalogue_rows: pd.DataFrame) -> NowState:
+def build_state(
+    history: History, now: int, catalogue_rows: pd.DataFrame, groups: tuple[str, ...] | list[str] = ()
+) -> NowState:
     """Everything :func:`now_features` needs of ``history`` for rows at ``now`` (after every row).
 
     ``catalogue_rows`` are example rows at ``now`` (test-file layout) for every track the
-    pool may propose: the item-side tables are the groups' output for them.
+    pool may propose: the item-side tables are the groups' output for them.  ``groups`` are
+    the run's groups: the opt-in fm gets its state only when it is one of them.
     """
     ts = history.col("ts_listen").astype(np.int64)
     after = int(ts.max()) + 1 if len(ts) else 0
@@ -211,6 +219,7 @@ def build_state(history: History, now: int, catalogue_rows: pd.DataFrame) -> Now
         space=taste_space(history, now),
         lists=neighbour_lists(history, now),
         genres=artist_genres(history),
+        fm=fm_now_state(history, now) if "fm" in groups else None,
     )
 
 
@@ -247,6 +256,10 @@ def now_features(
             out = neighbours_features(history, t, lists=state.lists)
         elif group == "genre":
             out = genre_features(history, t, genres=state.genres)
+        elif group == "fm":
+            if state.fm is None:
+                raise ValueError("the now state was built without the fm group: it needs a full pass")
+            out = fm_features(history, t, now=state.fm)
         else:
             out = get_group(group)(history, t)
         out = out.reset_index(drop=True).astype(np.float32)

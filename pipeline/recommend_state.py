@@ -30,6 +30,7 @@ import pandas as pd
 from core import config
 from core.errors import run_cli
 from core.io import write_parquet
+from features import active_groups
 from features.history import code_hash
 from features.now import NowState, build_state
 from pipeline.pool import PoolContext, Scene, candidate_rows
@@ -50,7 +51,7 @@ _CODE_FILES = (
 
 
 def _stamp(history_path: Path, test_path: Path, settings: object) -> dict[str, object]:
-    """What the state is a function of: the two input files (size, mtime), the settings and the code."""
+    """What the state is a function of: the two input files (size, mtime), the settings, the groups and the code."""
 
     def stat(p: Path) -> list[int] | None:
         return [p.stat().st_size, p.stat().st_mtime_ns] if p.exists() else None
@@ -59,6 +60,7 @@ def _stamp(history_path: Path, test_path: Path, settings: object) -> dict[str, o
         "train": stat(history_path),
         "test": stat(test_path),
         "settings": repr(settings),
+        "groups": active_groups(),
         "code": code_hash(*_CODE_FILES),
     }
 
@@ -84,7 +86,7 @@ def build(history_path: Path, test_path: Path, out_dir: Path) -> RecommendState:
     universe = scene.catalogue.loc[ids[np.isin(ids, scene.catalogue.index.to_numpy())]]
     rows = candidate_rows(scene.new_user, history.df.iloc[:0], universe, scene.now, age=None, gender=None)
     state = RecommendState(
-        features=build_state(history, scene.now, rows),
+        features=build_state(history, scene.now, rows, groups=active_groups()),
         catalogue=scene.catalogue,
         pool=context,
         new_user=scene.new_user,

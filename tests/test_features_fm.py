@@ -309,3 +309,28 @@ def test_the_test_build_reads_the_train_builds_snapshots(small, monkeypatch, tmp
     assert fits == [c for c in fit_alone if c not in fit_by_train] and len(fits) < len(fit_alone)
     assert got.to_numpy().tobytes() == alone.to_numpy().tobytes()
     assert got["fm_fold_p"].notna().all()
+
+
+def test_the_now_state_gives_a_full_passs_numbers(small):
+    """One user's rows and the snapshot in force at now: the numbers of a pass over the whole history."""
+    df = _random_history(np.random.default_rng(13))
+    now = int(df["ts_listen"].max()) + 3600
+    state = fm.fm_now_state(History(df, gap_seconds=600), now)
+    assert state.snapshot is not None and len(state.vocab["media_id"]) > 20
+    counts = df["user_id"].value_counts()
+    for user in (int(counts.index[0]), int(counts.index[-1]), 999):  # heavy, light, unknown
+        cands = [
+            {"media_id": 10, "artist_id": 1, "album_id": 1, "genre_id": 1, "listen_type": 1, "context_type": 0},
+            {"media_id": 201, "artist_id": 20, "album_id": 20, "genre_id": 0, "listen_type": 0, "context_type": 3},
+            {"media_id": 5555, "artist_id": 11, "album_id": 11, "genre_id": 3, "listen_type": 1, "context_type": 1},
+            {"media_id": 7777, "artist_id": 77, "album_id": 77, "genre_id": 9, "listen_type": 1, "context_type": 9},
+        ]
+        tg = _targets([{**c, "user_id": user, "ts_listen": now} for c in cands])
+        full = fm_features(History(df, gap_seconds=600), tg)
+        rows = df[df["user_id"] == user]
+        fast = fm_features(History(rows, gap_seconds=600), tg, now=state)
+        assert fast.to_numpy().tobytes() == full.to_numpy().tobytes(), user
+        assert full["fm_item_bias"].iloc[:3].notna().all() and np.isnan(full["fm_item_bias"].iloc[3])
+        assert full["fm_fold_p"].iloc[:3].notna().all() == (user != 999)
+    with pytest.raises(ValueError, match="before the now state's snapshot"):
+        fm_features(History(df, gap_seconds=600), _targets([{"user_id": 1, "ts_listen": MONDAY - 20 * DAY}]), now=state)

@@ -1,4 +1,4 @@
-"""Features at "now" from the saved state equal a full pass of the groups, for every default group.
+"""Features at "now" from the saved state equal a full pass of the groups, for every default group and fm.
 
 The recommender scores candidates from :mod:`features.now` (the user's rows plus a state
 written once) instead of passing the groups over the history; these tests hold it to the
@@ -7,6 +7,8 @@ an unknown user, with and without the tracks they heard.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,7 @@ def world(tmp_path_factory):
     data.test.to_parquet(test, index=False)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(config, "HISTORY_CACHE", d / "cache")
+        mp.setenv("EXTRA_GROUPS", "fm")  # the opt-in fm group has a now path too: built into the state
         state = build(train, test, d / "state")
         full = Scene(history_path=train, test_path=test)
         yield full, NowScene(state, d / "state" / "plays_by_user.parquet"), state, (train, test, d / "state")
@@ -47,7 +50,8 @@ def _users(full: Scene) -> dict[str, int]:
 
 
 def test_every_default_group_has_a_now_path() -> None:
-    assert sorted(NOW_GROUPS) == sorted(g for g in FEATURE_GROUPS if g not in OPTIONAL_GROUPS)
+    # And of the opt-in groups fm (rbm is scored by a full pass).
+    assert sorted(NOW_GROUPS) == sorted([g for g in FEATURE_GROUPS if g not in OPTIONAL_GROUPS] + ["fm"])
 
 
 @pytest.mark.parametrize("who", ["light", "median", "heavy", "unknown"])
@@ -95,7 +99,11 @@ def test_user_history_refuses_a_time_before_the_end_of_the_history(world) -> Non
     with pytest.raises(ValueError, match="need a full pass"):
         now_features(state.features, fast.user_rows(user), past, ["user"])
     with pytest.raises(ValueError, match="no now state"):
-        now_features(state.features, fast.user_rows(user), past, ["fm"])
+        now_features(state.features, fast.user_rows(user), past, ["rbm"])
+    now = full.targets(user, pool, age=None, gender=None)
+    without = dataclasses.replace(state.features, fm=None)  # a state built without the opt-in group
+    with pytest.raises(ValueError, match="built without the fm group"):
+        now_features(without, fast.user_rows(user), now, ["fm"])
 
 
 def test_state_is_refused_once_its_inputs_change(world, tmp_path) -> None:
