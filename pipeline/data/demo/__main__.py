@@ -31,6 +31,12 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=config.RAW, help="where train.csv, test.csv and .demo go")
     ap.add_argument("--answers", type=Path, default=config.DEMO_ANSWERS, help="hidden answers of the test rows")
     ap.add_argument(
+        "--latent-taste",
+        type=float,
+        default=0.0,
+        help="weight (per sd) of a user x artist taste that shows in the listens only (default 0: none)",
+    )
+    ap.add_argument(
         "--replace-demo", action="store_true", help="rebuild over earlier demo files (never over your own data)"
     )
     args = ap.parse_args()
@@ -38,7 +44,7 @@ def main() -> None:
         args.seed = load(FeatureSettings).seed
     check_out_dir(args.out_dir, replace_demo=args.replace_demo)  # before the work, not after
     t0 = time.perf_counter()
-    data = generate(args.users, seed=args.seed)
+    data = generate(args.users, seed=args.seed, latent_taste=args.latent_taste)
     log.info(
         "generated %s train rows, %s test rows in %.1fs",
         f"{len(data.train):,}",

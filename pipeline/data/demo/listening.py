@@ -4,8 +4,11 @@ is_listened ~ Bernoulli(sigmoid(logit)), the logit adding the user's propensity
 (down-weighted in Flow, where the user's own Flow attitude counts), the context, user x
 genre and user x artist affinity (taste plus a hidden per-pair term), track and artist
 appeal, a known (library) track bonus, hour and weekend, platform, release age, track
-length, fatigue deep into a session and the mood the caller passes in.  The same model
-labels the train plays and the test rows.
+length, fatigue deep into a session and the mood the caller passes in; and, when
+``users.latent_taste`` is not 0, a rank-8 user x artist taste (hashed user and artist
+vectors) that shows in the listens only: the plays do not follow it, so co-listening cannot
+see it and a model of the labels must learn it.  The same model labels the train plays and
+the test rows.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pipeline.data.demo.constants import (
     _INTERCEPT,
     _KIND_EFFECT,
     _KNOWN_TRACK,
+    _LATENT_RANK,
     _PAIR_ARTIST_SD,
     _PAIR_GENRE_SD,
     _PLATFORM_FAMILY_EFFECT,
@@ -67,6 +71,8 @@ def _logit(
     z += _FAV_ARTIST * _member(users.fav_keys, u64 * n_artists + artist)
     z += _PAIR_ARTIST_SD * _pair_normal(user, artist, salt + 1)
     z += cat.media_appeal[media]
+    if users.latent_taste:
+        z += users.latent_taste * _latent_taste(user, artist, salt)
     z += _KNOWN_TRACK * _member(users.lib_keys, u64 * n_media + media)
 
     hour = (t_intended % _DAY) / 3600.0
@@ -80,6 +86,17 @@ def _logit(
     z -= 0.012 * np.clip(pos_in_session - 20, 0, 60)
     z += -0.02 * (users.age[user] - 24) + 0.05 * users.gender[user]
     return z + mood
+
+
+def _latent_taste(user: np.ndarray, artist: np.ndarray, salt: int) -> np.ndarray:
+    """``<P_user, Q_artist> / sqrt(rank)``, standard-normal entries hashed per (user, dimension) and
+    (artist, dimension): unit variance, and low rank, so one user's listens on some artists say
+    how they take the others."""
+    out = np.zeros(len(user))
+    for d in range(_LATENT_RANK):
+        dim = np.full(len(user), d)
+        out += _pair_normal(user, dim, salt + 101 + d) * _pair_normal(artist, dim, salt + 201 + d)
+    return out / np.sqrt(_LATENT_RANK)
 
 
 def _pair_normal(a: np.ndarray, b: np.ndarray, salt: int) -> np.ndarray:

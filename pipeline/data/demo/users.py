@@ -51,6 +51,8 @@ class _Users:
     lib_media: np.ndarray
     lib_keys: np.ndarray  # sorted user * n_media + media
     fav_keys: np.ndarray  # sorted user * n_artists + artist
+    #: Weight (per sd) of a rank-8 user x artist taste that shows in the listens only (0: none).
+    latent_taste: float = 0.0
 
 
 def _device(rng: np.random.Generator, n: int) -> np.ndarray:
