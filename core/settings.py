@@ -173,7 +173,7 @@ class GroupSettings:
         (),
         env="EXTRA_GROUPS",
         parse="names",
-        doc="opt-in feature groups to add, e.g. fm,rbm (measured: no gain on both generators; README)",
+        doc="opt-in feature groups to add, e.g. rbm (measured: no gain on both generators; README)",
     )
 
 

@@ -20,10 +20,9 @@ track a pool can hold, the taste space and the neighbour lists are what the cf a
 use for any row of that week.  So the features are the numbers a full pass gives
 (tests/test_now.py checks every default group, for a heavy, a light and an unknown user).
 
-The opt-in fm group has its state too when it is built (the snapshot in force at now,
-:func:`features.fm.fm_now_state`; the user is folded in from their own rows).  The opt-in
-rbm has none: a winner that reads it is scored by a full pass
-(:class:`pipeline.recommend.Recommender` says so).
+The fm group's state is the snapshot in force at now (:func:`features.fm.fm_now_state`);
+the user is folded in from their own rows.  The opt-in rbm has none: a winner that reads it
+is scored by a full pass (:class:`pipeline.recommend.Recommender` says so).
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ class NowState:
     lists: NeighbourLists
     #: Every artist's first shown genre (the genre group fills genre 0 from it).
     genres: ArtistGenres
-    #: The opt-in fm group's snapshot at now; None when the state was built without the group.
+    #: The fm group's snapshot at now; None when the state was built without the group (EXTRA_GROUPS, tests).
     fm: FmNow | None = None
 
 

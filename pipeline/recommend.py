@@ -118,7 +118,7 @@ class Recommender:
             self.state, why = load_state(state_dir, history_path=history_path, test_path=test_path)
             slow = [g for g in self.groups if g not in NOW_GROUPS]
             if self.state is not None and "fm" in self.groups and self.state.features.fm is None:
-                slow.append("fm")  # the state was built without the opt-in group
+                slow.append("fm")  # a state built without the group
             if self.state is not None and slow:
                 self.state, why = None, f"the winner reads {', '.join(slow)}, which have no state at now"
             if self.state is None:

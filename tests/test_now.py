@@ -1,4 +1,4 @@
-"""Features at "now" from the saved state equal a full pass of the groups, for every default group and fm.
+"""Features at "now" from the saved state equal a full pass of the groups, for every default group.
 
 The recommender scores candidates from :mod:`features.now` (the user's rows plus a state
 written once) instead of passing the groups over the history; these tests hold it to the
@@ -33,7 +33,6 @@ def world(tmp_path_factory):
     data.test.to_parquet(test, index=False)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(config, "HISTORY_CACHE", d / "cache")
-        mp.setenv("EXTRA_GROUPS", "fm")  # the opt-in fm group has a now path too: built into the state
         state = build(train, test, d / "state")
         full = Scene(history_path=train, test_path=test)
         yield full, NowScene(state, d / "state" / "plays_by_user.parquet"), state, (train, test, d / "state")
@@ -50,8 +49,7 @@ def _users(full: Scene) -> dict[str, int]:
 
 
 def test_every_default_group_has_a_now_path() -> None:
-    # And of the opt-in groups fm (rbm is scored by a full pass).
-    assert sorted(NOW_GROUPS) == sorted([g for g in FEATURE_GROUPS if g not in OPTIONAL_GROUPS] + ["fm"])
+    assert sorted(NOW_GROUPS) == sorted(g for g in FEATURE_GROUPS if g not in OPTIONAL_GROUPS)
 
 
 @pytest.mark.parametrize("who", ["light", "median", "heavy", "unknown"])
