@@ -66,8 +66,9 @@ targets together, these defaults).  At full size (altF, 7.6M rows, train split, 
 targets) even that cheapest variant took 89 s CPU and 4.2 GB peak RSS: fits 22 s (cold, 30
 iterations, ~2M rows) + 23 s (warm, 15 iterations, ~5M rows), the rest mostly the row
 codes and groups (~18 s) and the fold-in; the test split paid the fits again then (it reads
-them now).  The defaults (5 weekly snapshots, 60/30 iterations) are several times the 60 s /
-2.5 GB budget.
+them now).  The defaults (5 weekly snapshots, 60/30 iterations) were then several times a
+60 s / 2.5 GB budget per group; as a default group, `make bench` holds the whole chain within
+its targets (405 s at full size, peak 4.28 GB: README, "Benchmark").
 
 Where it pays (README, "Taste"): on sets where taste shows in the labels far more than in what
 is played (``tools/altgen.py --picks popular`` or ``clusters`` with taste weight 1.5, where
@@ -91,6 +92,7 @@ from threadpoolctl import threadpool_limits
 
 from features.fm_data import FmData as _Data
 from features.fm_data import codes_of as _codes_of
+from features.fm_data import context_columns as _context_columns
 from features.fm_data import sigmoid as _sigmoid
 from features.history import History, code_hash
 from features.lbfgs import lbfgs as _lbfgs
@@ -543,7 +545,9 @@ def fm_features(history: History, targets: pd.DataFrame, *, now: FmNow | None = 
 def fm_now_state(history: History, now: int) -> FmNow:
     """The snapshot in force at ``now`` (after every history row), its entities as ids (see :class:`FmNow`)."""
     cell = int(_fm_cell(np.array([now], dtype=np.int64))[0])
-    probe = pd.DataFrame({c: np.zeros(1, dtype=np.int64) for c in ("user_id", *ITEM_FIELDS, *_ctx_cols())})
+    probe = pd.DataFrame(
+        {c: np.zeros(1, dtype=np.int64) for c in ("user_id", *ITEM_FIELDS, *_context_columns(CONTEXT_FIELDS))}
+    )
     probe["ts_listen"] = np.int64(now)
     d = _data(history, probe)
     fit = list(_snapshots(history, d, cell)) if len(history) else []
@@ -562,11 +566,6 @@ def fm_now_state(history: History, now: int) -> FmNow:
     vocab = {c: ids.fields[j] for j, c in enumerate(ITEM_FIELDS)}
     vocab.update({c: ids.ctx_fields[j] for j, c in enumerate(d.ctx_cols)})
     return FmNow(cell=last, snapshot=ids, vocab=vocab)
-
-
-def _ctx_cols() -> tuple[str, ...]:
-    """The context columns of :class:`~features.fm_data.FmData` (listen type first)."""
-    return tuple(dict.fromkeys(("listen_type", *CONTEXT_FIELDS)))
 
 
 def _from_ids(s: _Snapshot, d: _Data) -> _Snapshot:

@@ -16,7 +16,7 @@ import pandas as pd
 from features.history import History
 from features.snapshots import sorted_codes as _sorted_codes
 
-__all__ = ["FmData", "codes_of", "pair_codes", "sigmoid"]
+__all__ = ["FmData", "codes_of", "context_columns", "pair_codes", "sigmoid"]
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -29,6 +29,11 @@ def codes_of(values: np.ndarray, uniq: np.ndarray) -> np.ndarray:
         return np.full(len(values), -1, dtype=np.int64)
     pos = np.minimum(np.searchsorted(uniq, values), len(uniq) - 1)
     return np.where(uniq[pos] == values, pos, -1)
+
+
+def context_columns(context_fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The context columns :class:`FmData` codes: the listen type first, then ``context_fields``."""
+    return tuple(dict.fromkeys(("listen_type", *context_fields)))
 
 
 def pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -102,7 +107,7 @@ class FmData:
         self.n_items = len(self.item_fields)
         self.n_field = [len(u) for u in self.field_uniq]
         # Context fields (bias only): codes per field, and the combination's code.
-        cols = tuple(dict.fromkeys(("listen_type", *context_fields)))
+        cols = context_columns(context_fields)
         self.ctx_uniq, ccodes, self.t_ccodes, self.ctx, self.ctx_fields = _combined(
             history, targets, order, cols, vocab
         )

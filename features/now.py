@@ -77,8 +77,12 @@ class NowState:
     lists: NeighbourLists
     #: Every artist's first shown genre (the genre group fills genre 0 from it).
     genres: ArtistGenres
-    #: The fm group's snapshot at now; None when the state was built without the group (EXTRA_GROUPS, tests).
+    #: The fm group's snapshot at now; None when the state was built without the group (a caller's groups).
     fm: FmNow | None = None
+
+    def missing(self, groups: list[str] | tuple[str, ...]) -> list[str]:
+        """Those of ``groups`` this state cannot answer: no now path, or fm when built without it."""
+        return [g for g in groups if g not in NOW_GROUPS or (g == "fm" and self.fm is None)]
 
 
 def row_values(history: History) -> dict[str, np.ndarray]:
@@ -178,7 +182,7 @@ def build_state(
 
     ``catalogue_rows`` are example rows at ``now`` (test-file layout) for every track the
     pool may propose: the item-side tables are the groups' output for them.  ``groups`` are
-    the run's groups: the opt-in fm gets its state only when it is one of them.
+    the run's groups: fm gets its state only when it is one of them.
     """
     ts = history.col("ts_listen").astype(np.int64)
     after = int(ts.max()) + 1 if len(ts) else 0

@@ -50,7 +50,7 @@ from core import config
 from core.errors import PipelineError, run_cli
 from core.io import read_json, write_json
 from features import FEATURE_GROUPS
-from features.now import NOW_GROUPS, now_features
+from features.now import now_features
 from models.fitting import predict_scores
 from pipeline.build_features import compute_group
 from pipeline.pool import Scene, candidate_pool, pool_context
@@ -116,10 +116,8 @@ class Recommender:
         self.state: RecommendState | None = None
         if not full_pass:
             self.state, why = load_state(state_dir, history_path=history_path, test_path=test_path)
-            slow = [g for g in self.groups if g not in NOW_GROUPS]
-            if self.state is not None and "fm" in self.groups and self.state.features.fm is None:
-                slow.append("fm")  # a state built without the group
-            if self.state is not None and slow:
+            slow = self.state.features.missing(self.groups) if self.state is not None else []
+            if slow:
                 self.state, why = None, f"the winner reads {', '.join(slow)}, which have no state at now"
             if self.state is None:
                 log.warning("scoring by a pass over the whole history (about a minute at full size): %s", why)

@@ -102,6 +102,9 @@ def test_user_history_refuses_a_time_before_the_end_of_the_history(world) -> Non
     without = dataclasses.replace(state.features, fm=None)  # a state built without the opt-in group
     with pytest.raises(ValueError, match="built without the fm group"):
         now_features(without, fast.user_rows(user), now, ["fm"])
+    # What the recommender asks before taking the fast path: the groups a state cannot answer.
+    assert state.features.missing(["user", "fm", "rbm"]) == ["rbm"]
+    assert without.missing(["user", "fm", "rbm"]) == ["fm", "rbm"]
 
 
 def test_state_is_refused_once_its_inputs_change(world, tmp_path) -> None:
