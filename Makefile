@@ -150,9 +150,10 @@ $(FEAT)/train/neighbours.parquet $(FEAT)/test/neighbours.parquet $(FEAT)/now/nei
 # The recommender's state at now (pipeline/recommend_state.py, features/now.py): what a request needs
 # of everyone's plays, so `make recommend` reads one user's plays instead of passing the groups
 # over the whole history.  A function of the history, the test file's last time, the groups and the
-# feature code; it reads the snapshots the fm builds fit (so it comes after them).
+# feature code; it reads the snapshots the fm builds fit (so it comes after them, unless
+# DROP_GROUPS=fm leaves fm out).
 $(RECO_STATE): $(TRAIN_PQ) $(TEST_PQ) $(FEATURES_STAMP) $(GROUPS_STAMP) $(wildcard features/*.py) pipeline/pool.py \
-		pipeline/recommend_state.py | $(FEAT)/test/fm.parquet
+		pipeline/recommend_state.py | $(filter $(FEAT)/test/fm.parquet,$(TEST_FEATS))
 	$(PY) -m pipeline.recommend_state --history $(TRAIN_PQ) --test $(TEST_PQ) --out-dir $(dir $@)
 
 features: $(SUMMARY) $(TRAIN_FEATS) $(TEST_FEATS) $(RECO_STATE) ## validate data/raw, build the examples, every feature group and the recommender's state

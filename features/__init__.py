@@ -54,24 +54,41 @@ FEATURE_GROUPS: dict[str, str] = {
 OPTIONAL_GROUPS: tuple[str, ...] = ("rbm",)
 
 
-def active_groups(extra: tuple[str, ...] | list[str] | None = None) -> list[str]:
-    """The groups this run builds and reads: every default group plus ``extra`` (default: ``EXTRA_GROUPS``).
+def active_groups(
+    extra: tuple[str, ...] | list[str] | None = None, drop: tuple[str, ...] | list[str] | None = None
+) -> list[str]:
+    """The groups this run builds and reads: every default group plus ``extra``, minus ``drop``.
 
-    In registry order, so the feature layout does not depend on how the list was spelled.
+    ``extra`` and ``drop`` default to the settings ``EXTRA_GROUPS`` and ``DROP_GROUPS``.  In
+    registry order, so the feature layout does not depend on how the lists were spelled.  An
+    unknown name, a group both added and dropped, or nothing left is a :class:`PipelineError`
+    naming the setting.
     """
-    if extra is None:
+    if extra is None or drop is None:
         from core.settings import GroupSettings, load
 
-        extra = load(GroupSettings).extra_groups
-    unknown = [g for g in extra if g not in FEATURE_GROUPS]
-    if unknown:
-        from core.errors import PipelineError
+        settings = load(GroupSettings)
+        extra = settings.extra_groups if extra is None else extra
+        drop = settings.drop_groups if drop is None else drop
+    from core.errors import PipelineError
 
+    for name, given in (("EXTRA_GROUPS", extra), ("DROP_GROUPS", drop)):
+        unknown = [g for g in given if g not in FEATURE_GROUPS]
+        if unknown:
+            raise PipelineError(
+                f"{name}={','.join(given)!s}: unknown feature group(s) {', '.join(unknown)}; "
+                f"opt-in groups: {', '.join(OPTIONAL_GROUPS)} (registered: {', '.join(FEATURE_GROUPS)})"
+            )
+    both = [g for g in FEATURE_GROUPS if g in extra and g in drop]
+    if both:
         raise PipelineError(
-            f"EXTRA_GROUPS={','.join(extra)!s}: unknown feature group(s) {', '.join(unknown)}; "
-            f"opt-in groups: {', '.join(OPTIONAL_GROUPS)} (registered: {', '.join(FEATURE_GROUPS)})"
+            f"EXTRA_GROUPS={','.join(extra)} and DROP_GROUPS={','.join(drop)} both name {', '.join(both)}: "
+            "a group is either added or dropped"
         )
-    return [g for g in FEATURE_GROUPS if g not in OPTIONAL_GROUPS or g in extra]
+    groups = [g for g in FEATURE_GROUPS if (g not in OPTIONAL_GROUPS or g in extra) and g not in drop]
+    if not groups:
+        raise PipelineError(f"DROP_GROUPS={','.join(drop)} drops every feature group: the models need at least one")
+    return groups
 
 
 def get_group(name: str) -> FeatureFn:

@@ -66,7 +66,7 @@ def make_vars() -> list[str]:
     """``NAME=value`` lines for the Makefile (raises PipelineError on a malformed setting)."""
     kinds = load_all()
     out = [f"{name}={_shown(path)}" for name, path in _PATHS.items()]
-    out.append("GROUPS=" + ",".join(active_groups(kinds["groups"].extra_groups)))
+    out.append("GROUPS=" + ",".join(active_groups(kinds["groups"].extra_groups, kinds["groups"].drop_groups)))
     out += [f"{kind.upper()}_STAMP={_shown(stamp_path(kind, value))}" for kind, value in kinds.items()]
     return out
 

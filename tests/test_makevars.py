@@ -46,6 +46,30 @@ def test_opt_in_groups_join_in_registry_order_and_only_the_groups_stamp_moves(mo
         makevars.make_vars()
 
 
+def test_drop_groups_leaves_a_default_group_out_and_only_the_groups_stamp_moves(monkeypatch) -> None:
+    v = _vars(monkeypatch)
+    dropped = _vars(monkeypatch, DROP_GROUPS="fm")
+    assert dropped["GROUPS"].split(",") == [g for g in v["GROUPS"].split(",") if g != "fm"]
+    assert dropped["GROUPS_STAMP"] != v["GROUPS_STAMP"] and dropped["FEATURES_STAMP"] == v["FEATURES_STAMP"]
+    both = _vars(monkeypatch, DROP_GROUPS="fm, cf", EXTRA_GROUPS="rbm")
+    assert both["GROUPS"].split(",") == [g for g in FEATURE_GROUPS if g in v["GROUPS"].split(",") + ["rbm"] and g not in ("fm", "cf")]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DROP_GROUPS": "fm,nosuch"}, r"DROP_GROUPS=fm,nosuch: unknown feature group\(s\) nosuch"),
+        ({"DROP_GROUPS": "rbm", "EXTRA_GROUPS": "rbm"}, r"EXTRA_GROUPS=rbm and DROP_GROUPS=rbm both name rbm"),
+        ({"DROP_GROUPS": ",".join(FEATURE_GROUPS)}, r"drops every feature group"),
+    ],
+)
+def test_bad_drop_groups_is_an_error_naming_the_setting(monkeypatch, env, message) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(PipelineError, match=message):
+        makevars.make_vars()
+
+
 def test_write_stamp_keeps_one_stamp_per_kind(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(config, "STAMPS", tmp_path)
     first = makevars.stamp_path("features", FeatureSettings())
