@@ -103,7 +103,7 @@ __all__ = ["FmNow", "fm_features", "fm_now_state"]
 #: Latent dimensions.
 RANK = 8
 #: L2 penalties (the loss is summed over rows): latent vectors, and biases.
-L2_FACTOR = 3.0
+L2_FACTOR = 10.0
 L2_BIAS = 1.0
 #: Weight of a Flow row's loss against other rows (targets are Flow session starts); 0 fits Flow rows only.
 FLOW_WEIGHT = 1.0

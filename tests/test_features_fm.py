@@ -75,8 +75,9 @@ def test_taste_orders_the_liked_artist_first(small):
     for like, dislike in ((0, 1), (3, 2), (4, 5)):
         for col in ("fm_p", "fm_taste", "fm_user_artist", "fm_user_album", "fm_fold_p", "fm_fold_taste"):
             assert out.loc[like, col] > out.loc[dislike, col], (col, like, dislike)
-    # The classes are well separated: the fitted probability follows the labels.
-    assert out.loc[0, "fm_p"] > 0.9 and out.loc[1, "fm_p"] < 0.1
+    # The classes are well separated: the fitted probability follows the labels (24 rows a
+    # user, so the L2 penalty keeps it off 0 and 1).
+    assert out.loc[0, "fm_p"] > 0.8 and out.loc[1, "fm_p"] < 0.2
     # Both artists are played equally often by equally many people: no quality difference.
     assert out.loc[0, "fm_item_bias"] == pytest.approx(out.loc[1, "fm_item_bias"], abs=0.05)
     # An unseen track is scored from its album, artist and genre only.
