@@ -136,6 +136,23 @@ def test_dry_run_writes_nothing_even_when_settings_changed(built):
     assert _state(built) == before  # make -n tells what would run and writes nothing
 
 
+def test_drop_groups_plans_no_build_of_the_dropped_group(built, tmp_path_factory):
+    fresh = _fresh(tmp_path_factory, "dropped")
+    assert "--group fm" in make(fresh, "-n", "features").stdout
+    out = make(fresh, "-n", "features", DROP_GROUPS="fm").stdout
+    # not even for the recommender's state, which comes after fm's build when fm is built
+    assert "--group time" in out and "pipeline.recommend_state" in out and "--group fm" not in out, out
+    before = _state(built)
+    out = make(built, "-n", "features", "train", DROP_GROUPS="fm").stdout
+    # the state at now is rebuilt for the new group list, and the models retrained, without fm
+    assert "pipeline.recommend_state" in out and "pipeline.train" in out, out
+    assert "--group fm" not in out, out
+    assert "--group" not in out, out  # the other groups' files stand as they are
+    assert _state(built) == before
+    bad = make(built, "-n", "features", check=False, DROP_GROUPS="fm,nosuch")
+    assert bad.returncode == 2 and "DROP_GROUPS=fm,nosuch: unknown feature group(s) nosuch" in bad.stderr
+
+
 def test_a_model_subset_fits_only_those_models_and_says_so(built):
     make(built, "train", "submit", MODELS="logistic_regression,lightgbm")
     metrics = pd.read_json(built / "reports/metrics.json", typ="series")

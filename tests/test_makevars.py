@@ -52,7 +52,9 @@ def test_drop_groups_leaves_a_default_group_out_and_only_the_groups_stamp_moves(
     assert dropped["GROUPS"].split(",") == [g for g in v["GROUPS"].split(",") if g != "fm"]
     assert dropped["GROUPS_STAMP"] != v["GROUPS_STAMP"] and dropped["FEATURES_STAMP"] == v["FEATURES_STAMP"]
     both = _vars(monkeypatch, DROP_GROUPS="fm, cf", EXTRA_GROUPS="rbm")
-    assert both["GROUPS"].split(",") == [g for g in FEATURE_GROUPS if g in v["GROUPS"].split(",") + ["rbm"] and g not in ("fm", "cf")]
+    assert both["GROUPS"].split(",") == [
+        g for g in FEATURE_GROUPS if g in v["GROUPS"].split(",") + ["rbm"] and g not in ("fm", "cf")
+    ]
 
 
 @pytest.mark.parametrize(
