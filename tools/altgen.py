@@ -366,11 +366,11 @@ def generate(U, seed, verbose=True, order="user", components=False, taste_weight
     alpha = 3.0 * cat["c_mass"] ** 0.6 / (cat["c_mass"] ** 0.6).sum()
     g = rng.gamma(np.maximum(alpha, 1e-3), size=(U, K)) + 1e-9
     w = g / g.sum(1, keepdims=True)
-    cumw_flat = (np.cumsum(w, 1) + np.arange(U)[:, None]).ravel()
+    # The table the taste draws read: each user's cluster weights, or with picks "popular" the
+    # clusters' popularity for everyone (the same draws, another table).
+    pick_w = np.broadcast_to(cat["c_mass"], w.shape) if picks == "popular" else w
+    cumw_flat = (np.cumsum(pick_w, 1) + np.arange(U)[:, None]).ravel()
     cumw_flat[K - 1 :: K] = np.arange(1, U + 1)  # exact row ends
-    if picks == "popular":  # every taste draw by the clusters' popularity: the same draws, another table
-        cumw_flat = (np.tile(np.cumsum(cat["c_mass"]), U) + np.repeat(np.arange(U), K)).astype(np.float64)
-        cumw_flat[K - 1 :: K] = np.arange(1, U + 1)
     u_vec = (w @ cat["C"] + 0.5 * rng.standard_normal((U, D))).astype(np.float32)
     b_u = np.where(
         passive,
