@@ -118,6 +118,12 @@ RANK = 8
 #: L2 penalties (the loss is summed over rows): latent vectors, and biases.
 L2_FACTOR = 10.0
 L2_BIAS = 1.0
+#: The penalty of an entity's latent vector is ``L2_FACTOR * (rows / L2_COUNT_REF) ** L2_COUNT_POWER``,
+#: ``rows`` its weighted rows (a user's, as of the target in the fold-in; a track's, album's ... in
+#: the snapshot): a heavy user or artist is held closer to zero than a flat penalty holds it, a
+#: light one less (0: the flat penalty ``L2_FACTOR``).
+L2_COUNT_POWER = 0.5
+L2_COUNT_REF = 100.0
 #: Weight of a Flow row's loss against other rows (targets are Flow session starts); 0 fits Flow rows only.
 FLOW_WEIGHT = 1.0
 #: Weight of a non-Flow row (0 fits on Flow rows only).
@@ -152,6 +158,11 @@ FOLD_MODE = "newton"
 
 #: The code a snapshot depends on (with the history's fingerprint, the key of its memo entry).
 _CODE = code_hash(__file__, Path(__file__).with_name("fm_data.py"))
+
+
+def _vector_penalty(rows: np.ndarray) -> np.ndarray:
+    """L2 penalty of the latent vector of entities with ``rows`` weighted rows (users, tracks, albums, ...)."""
+    return L2_FACTOR * (np.maximum(rows, 1e-3) / L2_COUNT_REF) ** L2_COUNT_POWER
 
 
 def _fm_cell(ts: np.ndarray) -> np.ndarray:
@@ -258,11 +269,6 @@ def _fit(d: _Data, cell: int, prev: _Snapshot | None) -> _Snapshot | None:
         sp.csr_matrix((np.ones(len(items)), (fr, np.arange(len(items)))), shape=(len(fu) + (j in pad), len(items)))
         for j, (fu, fr) in enumerate(zip(fields, frow, strict=True))
     ]
-    penalty = np.full(n_par, 0.0)
-    for t in range(len(tables0)):
-        pen = np.full((sizes[t], k + 1), L2_FACTOR)
-        pen[:, k] = L2_BIAS
-        penalty[offs[t] : offs[t + 1]] = pen.ravel()
 
     def unpack(x):
         tabs = [x[offs[t] : offs[t + 1]].reshape(shapes[t]) for t in range(len(shapes))]
@@ -338,13 +344,22 @@ def _fit(d: _Data, cell: int, prev: _Snapshot | None) -> _Snapshot | None:
     # Diagonal preconditioner: each parameter's curvature is about the rows it sees (times
     # p(1 - p) <= 1/4) plus its penalty.  Without it L-BFGS needed ~8x the iterations (users
     # with thousands of rows and tracks with two share one step size).
+    # The penalty of each table's entities (context biases: none) follows their weighted rows.
     cnt = np.zeros(n_par)
+    penalty = np.zeros(n_par)
     cnt[0] = tot.sum()
-    cnt[offs[0] : offs[1]] = np.repeat(np.add.reduceat(tot, ustart), k + 1)
     ti = np.bincount(irow, weights=tot, minlength=len(items)).astype(f32)
-    for t in range(1, len(shapes)):
-        cf = field_ind[t - 1] @ ti
-        cnt[offs[t] : offs[t + 1]] = np.repeat(cf[:-1] if t - 1 in pad else cf, k + 1)
+    for t in range(len(shapes)):
+        if t == 0:
+            rows_t = np.add.reduceat(tot, ustart)
+        else:
+            cf = field_ind[t - 1] @ ti
+            rows_t = np.asarray(cf[:-1] if t - 1 in pad else cf, dtype=np.float64)
+        cnt[offs[t] : offs[t + 1]] = np.repeat(rows_t, k + 1)
+        pen = np.empty((sizes[t], k + 1))
+        pen[:, :k] = _vector_penalty(rows_t)[:, None]
+        pen[:, k] = L2_BIAS
+        penalty[offs[t] : offs[t + 1]] = pen.ravel()
     for t, cr in enumerate(crow_b):
         n_c = len(ctx_fields[bias_ctx[t]])
         cnt[offs[len(shapes) + t] : offs[len(shapes) + t + 1]] = np.bincount(cr, weights=tot, minlength=n_c)
@@ -416,8 +431,6 @@ def _fold_in(d: _Data, s: _Snapshot, sel: np.ndarray) -> tuple[np.ndarray, np.nd
     sel_h = np.flatnonzero(has)
     start, end = start[has], end[has]
     # Snapshot user parameters of each row's user (zero prior for unknown users).
-    pen = np.full(k + 1, L2_FACTOR)
-    pen[k] = L2_BIAS
     iu = np.triu_indices(k + 1)
     n_tri = len(iu[0])
     bp = np.unique(np.concatenate([start, end]))
@@ -432,7 +445,7 @@ def _fold_in(d: _Data, s: _Snapshot, sel: np.ndarray) -> tuple[np.ndarray, np.nd
     utab = np.zeros((d.n_users, k + 1))
     utab[up >= 0] = s.tables[0][up[up >= 0]]
     # Per-block sums of the per-row statistics, users processed in chunks of rows.
-    blk_sums = np.zeros((len(bp), n_tri + k + 1))
+    blk_sums = np.zeros((len(bp), n_tri + k + 2))
     lens = uend - ustart
     chunk_edges = np.searchsorted(np.cumsum(lens), np.arange(FOLD_CHUNK_ROWS, lens.sum(), FOLD_CHUNK_ROWS))
     for users in np.split(np.arange(len(ustart)), np.unique(chunk_edges)):
@@ -454,9 +467,10 @@ def _fold_in(d: _Data, s: _Snapshot, sel: np.ndarray) -> tuple[np.ndarray, np.nd
             p = _sigmoid(a)
             wr = wt
         r = wt * (d.y[rows] - p)
-        stats = np.empty((len(rows), n_tri + k + 1))
+        stats = np.empty((len(rows), n_tri + k + 2))
         stats[:, :n_tri] = (wr[:, None] * x)[:, iu[0]] * x[:, iu[1]]
-        stats[:, n_tri:] = r[:, None] * x
+        stats[:, n_tri : n_tri + k + 1] = r[:, None] * x
+        stats[:, -1] = wt
         blk = np.searchsorted(bp, rows, side="right") - 1
         cut = np.flatnonzero(np.r_[True, blk[1:] != blk[:-1]])
         blk_sums[blk[cut]] += np.add.reduceat(stats, cut, axis=0)
@@ -467,8 +481,11 @@ def _fold_in(d: _Data, s: _Snapshot, sel: np.ndarray) -> tuple[np.ndarray, np.nd
     h = np.zeros((len(tot), k + 1, k + 1))
     h[:, iu[0], iu[1]] = tot[:, :n_tri]
     h[:, iu[1], iu[0]] = tot[:, :n_tri]
+    pen = np.empty((len(tot), k + 1))
+    pen[:, :k] = _vector_penalty(tot[:, -1])[:, None]  # by the user's weighted rows before the target
+    pen[:, k] = L2_BIAS
     h[:, np.arange(k + 1), np.arange(k + 1)] += pen
-    gvec = tot[:, n_tri:]
+    gvec = tot[:, n_tri : n_tri + k + 1]
     if FOLD_MODE == "newton":
         th0 = utab[d.ucode[start]]
         gvec = gvec - pen * th0
@@ -594,7 +611,7 @@ def _from_ids(s: _Snapshot, d: _Data) -> _Snapshot:
 def _params_key() -> str:
     """Hash of every module setting a snapshot depends on (they are read at call time: tests set them)."""
     names = (
-        "RANK", "L2_FACTOR", "L2_BIAS", "FLOW_WEIGHT", "NONFLOW_WEIGHT", "MIN_MEDIA_USERS", "CONTEXT_FIELDS",
+        "RANK", "L2_FACTOR", "L2_BIAS", "L2_COUNT_POWER", "L2_COUNT_REF", "FLOW_WEIGHT", "NONFLOW_WEIGHT", "MIN_MEDIA_USERS", "CONTEXT_FIELDS",
         "ITEM_FIELDS", "MAX_ITER_COLD", "MAX_ITER_WARM", "WARM_MIN_FRACTION", "LBFGS_MEMORY", "INIT_SCALE", "SEED",
         "MIN_SNAPSHOT_ROWS", "NEW_ROWS_FRACTION", "SNAPSHOT_STEP",
     )  # fmt: skip

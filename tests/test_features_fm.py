@@ -116,6 +116,7 @@ def rank1(monkeypatch):
     monkeypatch.setattr(fm, "RANK", 1)
     monkeypatch.setattr(fm, "L2_FACTOR", 1.0)
     monkeypatch.setattr(fm, "L2_BIAS", 1.0)
+    monkeypatch.setattr(fm, "L2_COUNT_POWER", 0.0)  # a flat penalty (the count-scaled one has its own test)
     monkeypatch.setattr(fm, "CONTEXT_FIELDS", ())
 
 
@@ -169,6 +170,61 @@ def test_fold_in_steps_from_the_snapshot_user(rank1, monkeypatch):
     assert out["fm_user_media"] == pytest.approx(1.0, rel=1e-6)
     assert out["fm_user_artist"] == pytest.approx(0.0, abs=1e-12)
     assert out["fm_p"] == pytest.approx(1 / (1 + np.exp(-1.2)), rel=1e-6)
+
+
+def test_fold_in_penalty_scales_with_the_users_rows(rank1, monkeypatch):
+    # The first fold-in test with L2_COUNT_POWER 0.5 and L2_COUNT_REF 1: user 7 has 2 rows
+    # before the target, so the vector's penalty is 1 * (2 / 1) ** 0.5 = sqrt(2); the bias's stays 1:
+    #   H = 1/4 ([[5, 1], [1, 2]]) + diag(sqrt(2), 1) = [[1.25 + sqrt(2), 0.25], [0.25, 1.5]],  g = [1.5, 0]
+    monkeypatch.setattr(fm, "L2_COUNT_POWER", 0.5)
+    monkeypatch.setattr(fm, "L2_COUNT_REF", 1.0)
+    monkeypatch.setattr(fm, "_fit", _fixed_fit({1: 2.0, 2: -1.0}, {8: (0.0, 0.0)}))
+    df = _frame(
+        [
+            {"user_id": 8, "media_id": 3, "ts_listen": MONDAY - DAY},
+            {"user_id": 7, "media_id": 1, "ts_listen": MONDAY + 60, "is_listened": 1},
+            {"user_id": 7, "media_id": 2, "ts_listen": MONDAY + 120, "is_listened": 0},
+        ]
+    )
+    tg = _targets([{"user_id": 7, "media_id": 1, "ts_listen": MONDAY + 180}])
+    out = fm_features(History(df, gap_seconds=600), tg).iloc[0]
+    h00 = 1.25 + np.sqrt(2.0)
+    det = h00 * 1.5 - 0.25**2
+    u, b = 1.5 * 1.5 / det, -0.25 * 1.5 / det
+    assert out["fm_fold_taste"] == pytest.approx(u * 2.0, rel=1e-6)
+    assert out["fm_fold_bias"] == pytest.approx(b, rel=1e-6)
+
+
+def test_vector_penalty_by_hand(monkeypatch):
+    monkeypatch.setattr(fm, "L2_FACTOR", 2.0)
+    monkeypatch.setattr(fm, "L2_COUNT_REF", 4.0)
+    monkeypatch.setattr(fm, "L2_COUNT_POWER", 0.5)
+    assert fm._vector_penalty(np.array([1.0, 4.0, 9.0, 16.0])) == pytest.approx([1.0, 2.0, 3.0, 4.0])
+    monkeypatch.setattr(fm, "L2_COUNT_POWER", 0.0)
+    assert fm._vector_penalty(np.array([1.0, 4.0, 9.0])) == pytest.approx([2.0, 2.0, 2.0])
+
+
+def test_the_fit_penalizes_each_entity_by_its_own_rows(monkeypatch):
+    """The fit asks the penalty of every user by their rows, and of every track, album, artist, genre by theirs."""
+    monkeypatch.setattr(fm, "MIN_SNAPSHOT_ROWS", 1)
+    monkeypatch.setattr(fm, "L2_COUNT_POWER", 0.5)
+    monkeypatch.setattr(fm, "MAX_ITER_COLD", 2)
+    asked = []
+    real = fm._vector_penalty
+    monkeypatch.setattr(fm, "_vector_penalty", lambda rows: asked.append(np.asarray(rows).copy()) or real(rows))
+    rows, t = [], MONDAY - 6 * DAY
+    for u in range(1, 5):
+        for m in range(1, u + 2):  # user u plays tracks 1 .. u + 1 once
+            rows.append({"user_id": u, "media_id": m, "album_id": 100 + m % 2, "artist_id": 200, "ts_listen": t})
+            t += 600
+    df = _frame(rows)
+    d = fm._data(History(df, gap_seconds=600), _targets([{"user_id": 1, "media_id": 1, "ts_listen": MONDAY}]))
+    fm._fit(d, int(fm._fm_cell(np.array([MONDAY]))[0]), None)
+    users, media, albums, artists, genres = asked
+    assert users.tolist() == [2.0, 3.0, 4.0, 5.0]  # users 1-4 in order
+    assert media.tolist() == [4.0, 4.0, 3.0, 2.0, 1.0]  # tracks 1-5
+    assert albums.tolist() == [6.0, 8.0]  # album 100 (tracks 2, 4), album 101 (tracks 1, 3, 5)
+    assert artists.tolist() == [14.0] and genres.tolist() == [14.0]
 
 
 # --- edge cases ----------------------------------------------------------------------
