@@ -69,7 +69,7 @@ iterations, ~2M rows) + 23 s (warm, 15 iterations, ~5M rows), the rest mostly th
 codes and groups (~18 s) and the fold-in; the test split paid the fits again then (it reads
 them now).  The defaults (5 weekly snapshots, 60/30 iterations) were then several times a
 60 s / 2.5 GB budget per group; as a default group, `make bench` holds the whole chain within
-its targets (377 s at full size, peak 4.62 GB, at ecb5719: README, "Benchmark").
+its targets (450 s at full size, peak 4.66 GB, at f6d24e1: README, "Benchmark").
 
 Where it pays (README, "Taste"): on sets where taste shows in the labels far more than in what
 is played (``tools/altgen.py --picks popular`` or ``clusters`` with taste weight 1.5, where
