@@ -458,7 +458,7 @@ def _fold_in(d: _Data, s: _Snapshot, sel: np.ndarray) -> tuple[np.ndarray, np.nd
     utab = np.zeros((d.n_users, k + 1))
     utab[up >= 0] = s.tables[0][up[up >= 0]]
     # Per-block sums of the per-row statistics, users processed in chunks of rows.
-    blk_sums = np.zeros((len(bp), n_tri + k + 2))
+    blk_sums = np.zeros((len(bp), n_tri + k + 1))
     lens = uend - ustart
     chunk_edges = np.searchsorted(np.cumsum(lens), np.arange(FOLD_CHUNK_ROWS, lens.sum(), FOLD_CHUNK_ROWS))
     for users in np.split(np.arange(len(ustart)), np.unique(chunk_edges)):
@@ -480,10 +480,9 @@ def _fold_in(d: _Data, s: _Snapshot, sel: np.ndarray) -> tuple[np.ndarray, np.nd
             p = _sigmoid(a)
             wr = wt
         r = wt * (d.y[rows] - p)
-        stats = np.empty((len(rows), n_tri + k + 2))
+        stats = np.empty((len(rows), n_tri + k + 1))
         stats[:, :n_tri] = (wr[:, None] * x)[:, iu[0]] * x[:, iu[1]]
-        stats[:, n_tri : n_tri + k + 1] = r[:, None] * x
-        stats[:, -1] = wt
+        stats[:, n_tri:] = r[:, None] * x
         blk = np.searchsorted(bp, rows, side="right") - 1
         cut = np.flatnonzero(np.r_[True, blk[1:] != blk[:-1]])
         blk_sums[blk[cut]] += np.add.reduceat(stats, cut, axis=0)
@@ -494,11 +493,13 @@ def _fold_in(d: _Data, s: _Snapshot, sel: np.ndarray) -> tuple[np.ndarray, np.nd
     h = np.zeros((len(tot), k + 1, k + 1))
     h[:, iu[0], iu[1]] = tot[:, :n_tri]
     h[:, iu[1], iu[0]] = tot[:, :n_tri]
+    # The vector's penalty by the user's weighted rows before the target: a prefix sum, not a per-row statistic.
+    cum_w = np.concatenate([[0.0], np.cumsum(d.row_weight, dtype=np.float64)])
     pen = np.empty((len(tot), k + 1))
-    pen[:, :k] = _vector_penalty(tot[:, -1])[:, None]  # by the user's weighted rows before the target
+    pen[:, :k] = _vector_penalty(cum_w[end] - cum_w[start])[:, None]
     pen[:, k] = L2_BIAS
     h[:, np.arange(k + 1), np.arange(k + 1)] += pen
-    gvec = tot[:, n_tri : n_tri + k + 1]
+    gvec = tot[:, n_tri:]
     if FOLD_MODE == "newton":
         th0 = utab[d.ucode[start]]
         gvec = gvec - pen * th0
