@@ -320,6 +320,14 @@ class ModelSettings:
         parse="names",
         doc="registry names stacked by the ensemble (fixed in advance, never chosen on the validation round)",
     )
+    #: The round-1 best among near-ties is chance; the stack beat the round-1 best on test on every
+    #: set where they differed (pipeline/winner.py; README, "Choosing the winner").
+    winner_default: str = setting(
+        "ensemble",
+        env="WINNER_DEFAULT",
+        parse="str",
+        doc="the winner unless a model beats it on round 1 with a paired 95% interval clear of zero (none: best AUC)",
+    )
     models: tuple[str, ...] = setting(
         (),
         env="MODELS",

@@ -5,7 +5,9 @@
 2. Fit each model of the registry (or of ``MODELS=a,b``) on the training rounds (rounds
    2..K and extra rows) with the selected features; score it on the validation round
    (round 1): ROC AUC with a seeded bootstrap 95% interval, log loss, Brier score,
-   accuracy, fit and predict seconds, rows used.  Rank by AUC.
+   accuracy, fit and predict seconds, rows used.  Rank by AUC.  The winner is
+   ``WINNER_DEFAULT`` (the stack) unless a model beats it on round 1 with a paired 95%
+   interval clear of zero (:mod:`pipeline.winner`).
 3. Estimate the winner's ``validation_auc`` over rolling-origin folds: round 1, then
    round 2 refit on the examples before it, ... (:func:`rolling_validation`).
 4. Refit the winner with all features on the training rounds (the selection effect),
@@ -17,8 +19,8 @@ code did not change is read back, not refit (bit-identical, since fits are deter
 Writes ``runs/<run_id>/`` (:mod:`pipeline.runstore`), ``models/artifacts/<winner>.joblib``,
 ``reports/metrics.json``, the report, and last ``models/artifacts/winner.json``.
 
-The winner is the model with the best round-1 AUC, so that AUC is slightly optimistic
-as an estimate of the winner's test AUC (a selection effect over ~11 models); the
+Round 1 ranks the models, so a winner that beat the default there has a slightly optimistic
+round-1 AUC as an estimate of its test AUC (a selection effect over ~11 models); the
 rolling folds beyond round 1 did not choose it, and the bootstrap intervals show how
 close the ranking is.
 """
@@ -47,14 +49,15 @@ from pipeline.diagnostics import paired_deltas, segment_table, segments_of
 from pipeline.fitcache import FitCache, code_version
 from pipeline.runstore import Fold, ModelScore, Ranking, RunMetrics, RunStore, data_fingerprint, library_versions
 from pipeline.scoring import score_predictions
+from pipeline.winner import check_default, choose_winner
 
 log = logging.getLogger("train")
 
 __all__ = ["bakeoff", "importance_table", "reusable_fits", "rolling_validation", "run"]
 
 OPTIMISM_NOTE = (
-    "The winner is chosen on the validation round, so its validation AUC is slightly optimistic as an "
-    "estimate of its test AUC; the bootstrap intervals show which differences are within noise."
+    "The models are ranked on the validation round, so a winner chosen there has a slightly optimistic "
+    "validation AUC as an estimate of its test AUC; the bootstrap intervals show which differences are within noise."
 )
 
 
@@ -331,6 +334,7 @@ def run(
     runs_dir = Path(runs_dir or config.RUNS)
     reports_dir = Path(reports_dir or config.REPORTS)
     names = model_names(settings.models)
+    check_default(settings.winner_default, list(MODELS))  # before any fit: a bad setting costs no minutes
     demo = config.is_demo_data()
     if demo:
         log.warning("DEMO DATA: data/raw holds the generated demo set, not the real DSG17 files")
@@ -365,8 +369,12 @@ def run(
         t0 = time.perf_counter()
         ranking, fitted, preds = bakeoff(split, names, settings=settings, tuned=tuned, cache=cache, t_start=t_start)
         timings["bakeoff"] = time.perf_counter() - t0
-        winner, round1_auc = ranking.winner.model, ranking.winner.auc
-        log.info("winner: %s (round-1 AUC %.4f)", winner, round1_auc)
+        choice = choose_winner(
+            ranking, preds, split.y_valid, default=settings.winner_default, models=list(MODELS),
+            n_boot=settings.bootstrap_rounds, seed=settings.seed,
+        )  # fmt: skip
+        winner, round1_auc = choice.model, choice.auc
+        log.info("winner: %s (round-1 AUC %.4f): %s", winner, round1_auc, choice.reason)
 
         t0 = time.perf_counter()
         validation_auc, folds = rolling_validation(
@@ -411,6 +419,7 @@ def run(
             importance_source=importance_source,
             demo=demo,
             notes=(
+                f"Winner: {choice.reason}.",
                 OPTIMISM_NOTE,
                 ROLLING_NOTE,
                 "lightgbm_tuned's parameters were tuned on round 2 (inner holdout), never on round 1.",
@@ -420,6 +429,7 @@ def run(
                 "models_covered": names,
                 "models_all": list(MODELS),
                 "models_skipped": skipped,
+                "winner_rule": {"default": settings.winner_default, "reason": choice.reason},
                 "diagnostics": {
                     "segments": segment_table(split.y_valid, preds[winner], segments_of(valid_X_all)),
                     "paired": paired_deltas(

@@ -25,6 +25,7 @@ from models.registry import MODELS
 from pipeline import scoring, select, train, tune
 from pipeline.data.dataset import Matrix
 from pipeline.runstore import Fold, ModelScore, Ranking, RunMetrics, RunStore, new_run_id
+from pipeline.winner import choose_winner
 
 #: Small budgets: no Optuna clock (the trial cap decides), few trees, resamples and rows.
 TUNE = TuneSettings(
@@ -173,10 +174,19 @@ def test_train_writes_the_layout_and_make_tune_continues_the_study(tmp_path, mon
     assert aucs == sorted(aucs, reverse=True)
     assert {r["model"] for r in ranking} == set(MODELS)
     assert on_disk["models_covered"] == list(MODELS) == on_disk["models_all"]
-    assert on_disk["winner"] == ranking[0]["model"] and on_disk["validation_auc_round1"] == ranking[0]["auc"]
+    # The winner is the rule's choice on the saved validation scores, and its round-1 line is the ranking's.
+    val = pd.read_parquet(run_dir / "val_predictions.parquet")
+    choice = choose_winner(
+        metrics.ranking, {m: val[m].to_numpy() for m in MODELS}, val["y"].to_numpy(), default="ensemble",
+        models=list(MODELS), n_boot=40, seed=0,
+    )  # fmt: skip
+    won = next(r for r in ranking if r["model"] == on_disk["winner"])
+    assert on_disk["winner"] == choice.model and on_disk["validation_auc_round1"] == won["auc"]
+    assert on_disk["winner_rule"] == {"default": "ensemble", "reason": choice.reason}
+    assert on_disk["notes"][0] == f"Winner: {choice.reason}."
     # 100 rows a round < VALIDATION_MIN_ROWS: the estimate runs to VALIDATION_MAX_ROUNDS (3) folds.
     folds = on_disk["validation_folds"]
-    assert [f["round"] for f in folds] == [1, 2, 3] and folds[0]["auc"] == ranking[0]["auc"]
+    assert [f["round"] for f in folds] == [1, 2, 3] and folds[0]["auc"] == won["auc"]
     assert [f["train_rows"] for f in folds] == [400, 300, 200]
     assert on_disk["validation_auc"] == pytest.approx(np.mean([f["auc"] for f in folds]))
     for r in ranking:
@@ -234,6 +244,8 @@ def test_train_writes_the_layout_and_make_tune_continues_the_study(tmp_path, mon
     assert second.optuna["n_trials_total"] == 4 and second.optuna["n_trials_this_run"] == 2
     assert second.ranking.models == sorted(second.ranking.models, key=lambda m: -second.ranking.get(m).auc)
     assert set(second.ranking.models) == {"lightgbm_tuned", "sgd"} == set(second.extra["models_covered"])
+    # Without the default winner (the stack) in the bake-off, the best round-1 AUC wins.
+    assert second.winner == second.ranking.winner.model and "is not in this bake-off" in second.notes[0]
     trials = pd.read_csv(runs_dir / second.run_id / "optuna_trials.csv")
     assert list(trials["run_id"]) == ["tune-1", "tune-1", "tune-2", "tune-2"]
     # The continued study does not replay the first run's points (sampler seed = seed + trials so far).

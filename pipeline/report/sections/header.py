@@ -52,7 +52,7 @@ def header_section(art: Artifacts, generated: str) -> str:
     if covered and everything and len(covered) + len(skipped) < len(everything):
         parts.append(
             f'<p class="warn" id="models-covered"><b>This run covered {len(covered)} of the {len(everything)} '
-            f"models</b> ({esc(', '.join(covered))}; MODELS=...): the winner is the best of these. Run "
+            f"models</b> ({esc(', '.join(covered))}; MODELS=...): the winner is chosen among these. Run "
             "<code>make train</code> without MODELS for the whole bake-off.</p>"
         )
     elif covered:

@@ -68,7 +68,9 @@ def ranking_section(art: Artifacts) -> str:
     css["model"] = ["font-weight:700" if m == winner else "" for m in shown["model"]]
     parts = [
         table(shown, "ranking", css=css),
-        "<p>Sorted by validation AUC. The best value of each column is highlighted (highest AUC and accuracy, "
+        "<p>Sorted by validation AUC. The winner (bold) is WINNER_DEFAULT (the stack) unless a model beat it "
+        "on this round with a paired 95% interval clear of zero; the first note below says which rule decided. "
+        "The best value of each column is highlighted (highest AUC and accuracy, "
         "lowest log loss, Brier score and seconds). <i>rows used</i> is how many training examples the model "
         'was fitted on; <i>row budget</i> caps it for slow models ("all" = no cap). Fit and predict seconds '
         "are wall-clock on this machine.</p>",

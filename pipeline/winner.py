@@ -1,0 +1,101 @@
+"""Which model of the bake-off wins: the declared default unless another beats it clearly.
+
+The ranking is on the validation round (round 1: one Flow session start per user), where
+the leading models are usually within the noise of each other (at 2,000 users, ~1,650 rows:
+an AUC's 95% interval is about +-0.025, the paired gaps among the top four 0.001-0.005).
+Taking the best round-1 AUC then picks among near-ties by chance, and the pick is what the
+submission is.  So the winner is ``WINNER_DEFAULT`` (the logistic stack, whose members are
+fixed in advance) unless a model beats it on round 1 with a paired 95% interval clear of
+zero (the same seeded resamples for both, :func:`pipeline.scoring.paired_auc_delta`); of
+the models that do, the one with the best round-1 AUC wins.  With ``WINNER_DEFAULT=none``,
+or when the default is not in the bake-off (``MODELS=a,b``), the best round-1 AUC wins.
+
+Measured (test AUC of the model the rule keeps against the round-1 best, refit on every
+train example, paired 95% on the same test rows; README, "Choosing the winner").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.errors import PipelineError
+from pipeline.runstore import Ranking
+from pipeline.scoring import paired_auc_delta
+
+__all__ = ["NO_DEFAULT", "Choice", "check_default", "choose_winner"]
+
+#: ``WINNER_DEFAULT`` value that turns the rule off: the best round-1 AUC wins.
+NO_DEFAULT = "none"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The winner and why: the rule's one-line reason and each challenger's paired gap."""
+
+    model: str
+    auc: float
+    reason: str
+    #: Each model's round-1 AUC minus the default's, with its 95% interval (empty without a default).
+    against_default: tuple[tuple[str, float, float, float], ...] = ()
+
+
+def check_default(default: str, models: tuple[str, ...] | list[str]) -> None:
+    """Raise a :class:`PipelineError` naming the setting when ``default`` is neither a model nor ``none``."""
+    if default != NO_DEFAULT and default not in models:
+        raise PipelineError(
+            f"WINNER_DEFAULT={default!r} is not a model of the registry; valid: {', '.join(models)}, or none"
+        )
+
+
+def choose_winner(
+    ranking: Ranking,
+    preds: dict[str, np.ndarray],
+    y: np.ndarray,
+    *,
+    default: str,
+    models: tuple[str, ...] | list[str],
+    n_boot: int,
+    seed: int,
+) -> Choice:
+    """The bake-off's winner: ``default`` unless a model beats it with a paired interval clear of zero.
+
+    ``models`` are the registry's names (``default`` must be one of them or ``none``);
+    ``preds`` the validation scores of every ranked model, ``y`` the validation labels.
+    """
+    check_default(default, models)
+    best = ranking.winner
+    if default == NO_DEFAULT:
+        return Choice(best.model, best.auc, "the best round-1 AUC (WINNER_DEFAULT=none)")
+    held = ranking.get(default)
+    if held is None:
+        return Choice(
+            best.model, best.auc, f"the best round-1 AUC ({default}, the default winner, is not in this bake-off)"
+        )
+    gaps = []
+    for score in ranking:
+        if score.model == default:
+            continue
+        delta, lo, hi = paired_auc_delta(y, preds[score.model], preds[default], n_boot=n_boot, seed=seed)
+        gaps.append((score.model, delta, lo, hi))
+    clear = [g for g in gaps if g[2] > 0]
+    if clear:
+        # The ranking's order (best round-1 AUC first, ties by name) picks among the clear winners.
+        name, delta, lo, hi = clear[0]
+        return Choice(
+            name,
+            ranking.get(name).auc,
+            f"{name} beat the default winner {default} on round 1 by {delta:+.4f} [{lo:+.4f}, {hi:+.4f}] "
+            "(paired 95%, clear of zero)",
+            tuple(gaps),
+        )
+    if best.model == default:
+        reason = f"{default}, the default winner, has the best round-1 AUC"
+    else:
+        top = next(g for g in gaps if g[0] == best.model)
+        reason = (
+            f"{default}, the default winner: no model beat it on round 1 with a paired 95% interval clear of zero "
+            f"(the best, {top[0]}: {top[1]:+.4f} [{top[2]:+.4f}, {top[3]:+.4f}])"
+        )
+    return Choice(default, held.auc, reason, tuple(gaps))
