@@ -88,3 +88,44 @@ def test_extra_rows_respect_the_global_cap():
     extra = ex[ex["round"] == -1]
     assert len(extra) == 2
     assert set(extra["ts_listen"]) <= {100, 200, 2100}
+
+
+# Users 1-3 with 10, 4 and 1 past Flow plays (one session each), then a last Flow session (round 1).
+MANY = _train(
+    [(1, 10 * i, 1, i % 2) for i in range(10)]
+    + [(2, 10 * i, 1, 1) for i in range(4)]
+    + [(3, 0, 1, 0)]
+    + [(u, 10_000, 1, 1) for u in (1, 2, 3)]
+)
+
+
+def _extra(**kw) -> pd.DataFrame:
+    ex = build_train_examples(MANY, rounds=1, gap_seconds=GAP, seed=7, **kw)
+    return ex[ex["round"] == -1]
+
+
+def test_the_top_up_adds_each_users_next_rows_when_the_first_tier_is_under_the_cap():
+    first = _extra(extra_flow_per_user=2, extra_flow_max_rows=100)
+    assert first["user_id"].value_counts().sort_index().tolist() == [2, 2, 1]
+    topped = _extra(extra_flow_per_user=2, extra_flow_max_rows=100, extra_flow_topup_per_user=6)
+    assert topped["user_id"].value_counts().sort_index().tolist() == [6, 4, 1]
+    # The same seeded order as a first tier of 6: the top-up is each user's next rows of that order.
+    pd.testing.assert_frame_equal(topped, _extra(extra_flow_per_user=6, extra_flow_max_rows=100))
+    assert set(first["row_id"]) <= set(topped["row_id"])
+
+
+def test_the_top_up_keeps_the_cap_and_every_first_tier_row():
+    first = _extra(extra_flow_per_user=1)
+    topped = _extra(extra_flow_per_user=1, extra_flow_max_rows=5, extra_flow_topup_per_user=10)
+    assert len(first) == 3 and len(topped) == 5 and set(first["row_id"]) < set(topped["row_id"])
+
+
+def test_when_the_first_tier_fills_the_cap_the_top_up_changes_nothing():
+    # 7 first-tier rows (3 + 3 + 1) over a cap of 4: subsampled as without a top-up, row for row.
+    plain = build_train_examples(MANY, rounds=1, gap_seconds=GAP, extra_flow_per_user=3, extra_flow_max_rows=4, seed=7)
+    topped = build_train_examples(
+        MANY, rounds=1, gap_seconds=GAP, extra_flow_per_user=3, extra_flow_max_rows=4, extra_flow_topup_per_user=50,
+        seed=7,
+    )  # fmt: skip
+    assert (plain["round"] == -1).sum() == 4
+    pd.testing.assert_frame_equal(plain, topped)

@@ -63,9 +63,18 @@ def build_train_examples(
     gap_seconds: float,
     extra_flow_per_user: int = 0,
     extra_flow_max_rows: int | None = None,
+    extra_flow_topup_per_user: int = 0,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Peel ``rounds`` Flow session starts per user (plus optional extra Flow rows) into examples."""
+    """Peel ``rounds`` Flow session starts per user (plus optional extra Flow rows) into examples.
+
+    Extra rows: each user's past Flow plays before their round 1 that are not rounds, in a
+    seeded random order; the first ``extra_flow_per_user`` of each user, subsampled to
+    ``extra_flow_max_rows`` when they are more.  When they are fewer, each user's next ones up
+    to ``extra_flow_topup_per_user`` in all are added (a uniform subsample of those next ones if
+    they would pass the cap): a small data set gets more rows, while one where the first tier
+    fills the cap (the competition's size) draws exactly the rows it drew without the top-up.
+    """
     starts = flow_session_starts(train, gap_seconds=gap_seconds)
     chosen = starts[(starts["start_rank"] >= 1) & (starts["start_rank"] <= rounds)]
     parts = [pd.DataFrame({"row_id": chosen["row_id"].to_numpy(), "round": chosen["start_rank"].to_numpy()})]
@@ -81,6 +90,13 @@ def build_train_examples(
         if extra_flow_max_rows is not None and len(extra) > extra_flow_max_rows:
             keep = np.sort(rng.choice(len(extra), size=extra_flow_max_rows, replace=False))
             extra = extra.iloc[keep]
+        elif extra_flow_topup_per_user > extra_flow_per_user:
+            rank = shuffled.groupby("user_id", sort=False).cumcount().to_numpy()
+            more = shuffled[(rank >= extra_flow_per_user) & (rank < extra_flow_topup_per_user)]
+            room = None if extra_flow_max_rows is None else extra_flow_max_rows - len(extra)
+            if room is not None and len(more) > room:
+                more = more.iloc[np.sort(rng.choice(len(more), size=room, replace=False))]
+            extra = pd.concat([extra, more])
         parts.append(pd.DataFrame({"row_id": extra["row_id"].to_numpy(), "round": -1}))
     picked = pd.concat(parts, ignore_index=True)
     rows = train.iloc[picked["row_id"].to_numpy()].reset_index(drop=True)
@@ -123,6 +139,7 @@ def main() -> None:
             gap_seconds=settings.gap_seconds,
             extra_flow_per_user=settings.extra_flow_per_user,
             extra_flow_max_rows=settings.extra_flow_max_rows,
+            extra_flow_topup_per_user=settings.extra_flow_topup_per_user,
             seed=settings.seed,
         )
         counts = ex["round"].value_counts().sort_index()
