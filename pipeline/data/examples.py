@@ -86,12 +86,13 @@ def build_train_examples(
         cand = cand[cand["ts_listen"].to_numpy() < np.nan_to_num(limit, nan=-1)]
         rng = np.random.default_rng(seed)
         shuffled = cand.assign(_r=rng.random(len(cand))).sort_values(["user_id", "_r"], kind="stable")
-        extra = shuffled.groupby("user_id", sort=False).head(extra_flow_per_user)
+        # Each row's place in its user's seeded order: the first tier is places 0..per_user-1, the top-up the next.
+        rank = shuffled.groupby("user_id", sort=False).cumcount().to_numpy()
+        extra = shuffled[rank < extra_flow_per_user]
         if extra_flow_max_rows is not None and len(extra) > extra_flow_max_rows:
             keep = np.sort(rng.choice(len(extra), size=extra_flow_max_rows, replace=False))
             extra = extra.iloc[keep]
         elif extra_flow_topup_per_user > extra_flow_per_user:
-            rank = shuffled.groupby("user_id", sort=False).cumcount().to_numpy()
             more = shuffled[(rank >= extra_flow_per_user) & (rank < extra_flow_topup_per_user)]
             room = None if extra_flow_max_rows is None else extra_flow_max_rows - len(extra)
             if room is not None and len(more) > room:
