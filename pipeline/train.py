@@ -402,6 +402,11 @@ def run(
         timings["total"] = time.perf_counter() - t_start
         timings = {k: round(v, 3) for k, v in timings.items()}
 
+        # The rule already paired every model with the default; a winner that beat it needs its own pairs.
+        if winner == settings.winner_default:
+            paired = list(choice.against_default)
+        else:
+            paired = paired_deltas(split.y_valid, preds, winner, n_boot=settings.bootstrap_rounds, seed=settings.seed)
         # Segments read every feature of the validation rows, selected or not (history length, heard before...).
         valid_X_all = matrix.X.loc[matrix.validation_mask()]
         metrics = RunMetrics(
@@ -432,9 +437,7 @@ def run(
                 "winner_rule": {"default": settings.winner_default, "reason": choice.reason},
                 "diagnostics": {
                     "segments": segment_table(split.y_valid, preds[winner], segments_of(valid_X_all)),
-                    "paired": paired_deltas(
-                        split.y_valid, preds, winner, n_boot=settings.bootstrap_rounds, seed=settings.seed
-                    ),
+                    "paired": paired,
                 },
             },
         )

@@ -20,12 +20,13 @@ differed: the stack higher on seven (-0.0021 to +0.0033; the one full-size set +
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from core.errors import PipelineError
+from pipeline.diagnostics import paired_deltas
 from pipeline.runstore import Ranking
-from pipeline.scoring import paired_auc_delta
 
 __all__ = ["NO_DEFAULT", "Choice", "check_default", "choose_winner"]
 
@@ -40,8 +41,9 @@ class Choice:
     model: str
     auc: float
     reason: str
-    #: Each model's round-1 AUC minus the default's, with its 95% interval (empty without a default).
-    against_default: tuple[tuple[str, float, float, float], ...] = ()
+    #: Each other model's round-1 AUC minus the default's, with its 95% interval, best first: the rows
+    #: of :func:`pipeline.diagnostics.paired_deltas` (empty without a default in the bake-off).
+    against_default: tuple[dict[str, Any], ...] = ()
 
 
 def check_default(default: str, models: tuple[str, ...] | list[str]) -> None:
@@ -76,29 +78,25 @@ def choose_winner(
         return Choice(
             best.model, best.auc, f"the best round-1 AUC ({default}, the default winner, is not in this bake-off)"
         )
-    gaps = []
-    for score in ranking:
-        if score.model == default:
-            continue
-        delta, lo, hi = paired_auc_delta(y, preds[score.model], preds[default], n_boot=n_boot, seed=seed)
-        gaps.append((score.model, delta, lo, hi))
-    clear = [g for g in gaps if g[2] > 0]
+    gaps = tuple(paired_deltas(y, preds, default, n_boot=n_boot, seed=seed))
+    by_model = {g["model"]: g for g in gaps}
+    # The ranking's order (best round-1 AUC first, ties by name) picks among the clear winners.
+    clear = [m for m in ranking.models if m != default and by_model[m]["lo"] > 0]
     if clear:
-        # The ranking's order (best round-1 AUC first, ties by name) picks among the clear winners.
-        name, delta, lo, hi = clear[0]
+        g = by_model[clear[0]]
         return Choice(
-            name,
-            ranking.get(name).auc,
-            f"{name} beat the default winner {default} on round 1 by {delta:+.4f} [{lo:+.4f}, {hi:+.4f}] "
-            "(paired 95%, clear of zero)",
-            tuple(gaps),
+            g["model"],
+            ranking.get(g["model"]).auc,
+            f"{g['model']} beat the default winner {default} on round 1 by {g['delta_auc']:+.4f} "
+            f"[{g['lo']:+.4f}, {g['hi']:+.4f}] (paired 95%, clear of zero)",
+            gaps,
         )
     if best.model == default:
         reason = f"{default}, the default winner, has the best round-1 AUC"
     else:
-        top = next(g for g in gaps if g[0] == best.model)
+        top = by_model[best.model]
         reason = (
             f"{default}, the default winner: no model beat it on round 1 with a paired 95% interval clear of zero "
-            f"(the best, {top[0]}: {top[1]:+.4f} [{top[2]:+.4f}, {top[3]:+.4f}])"
+            f"(the best, {top['model']}: {top['delta_auc']:+.4f} [{top['lo']:+.4f}, {top['hi']:+.4f}])"
         )
-    return Choice(default, held.auc, reason, tuple(gaps))
+    return Choice(default, held.auc, reason, gaps)

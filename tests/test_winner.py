@@ -41,8 +41,9 @@ def test_a_better_round1_auc_within_noise_keeps_the_default() -> None:
     assert ranking.winner.model == "lightgbm"  # the best round-1 AUC...
     choice = choose_winner(ranking, preds, y, default="ensemble", models=MODELS, n_boot=200, seed=0)
     assert choice.model == "ensemble" and choice.auc == ranking.get("ensemble").auc  # ...is not the winner
-    ((name, delta, lo, hi),) = choice.against_default
-    assert name == "lightgbm" and delta == pytest.approx(1 / 900) and lo == 0.0 and hi > 0
+    (gap,) = choice.against_default
+    assert gap["model"] == "lightgbm" and gap["delta_auc"] == pytest.approx(1 / 900)
+    assert gap["lo"] == 0.0 and gap["hi"] > 0
     assert (
         choice.reason.startswith("ensemble, the default winner: no model beat it")
         and "lightgbm: +0.0011" in choice.reason
@@ -55,8 +56,8 @@ def test_a_model_that_beats_the_default_clear_of_zero_wins_and_the_best_of_sever
     preds["logistic_regression"] = y * 0.3 + np.linspace(0, 1, 60)  # better than the stack, short of sgd
     ranking = _ranking(y, preds)
     choice = choose_winner(ranking, preds, y, default="ensemble", models=MODELS, n_boot=200, seed=0)
-    gaps = {g[0]: g for g in choice.against_default}
-    assert gaps["sgd"][2] > 0 and gaps["logistic_regression"][2] > 0  # both clear of zero
+    gaps = {g["model"]: g for g in choice.against_default}
+    assert gaps["sgd"]["lo"] > 0 and gaps["logistic_regression"]["lo"] > 0  # both clear of zero
     assert choice.model == "sgd" and choice.auc == 1.0
     assert choice.reason.startswith("sgd beat the default winner ensemble on round 1 by +")
 
