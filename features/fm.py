@@ -622,15 +622,20 @@ def _from_ids(s: _Snapshot, d: _Data) -> _Snapshot:
     return _Snapshot(up[keep], fields, ctx, s.w0, tables, s.ctx_tables, s.n_rows)
 
 
+#: The module settings a snapshot depends on, in the order they are hashed (:func:`_params_key`).
+SNAPSHOT_SETTINGS = (
+    "RANK", "L2_FACTOR", "L2_BIAS", "L2_COUNT_POWER", "L2_COUNT_REF", "FLOW_WEIGHT", "NONFLOW_WEIGHT", "MIN_MEDIA_USERS", "CONTEXT_FIELDS",
+    "ITEM_FIELDS", "MAX_ITER_COLD", "MAX_ITER_WARM", "WARM_MIN_FRACTION", "LBFGS_MEMORY", "INIT_SCALE", "SEED",
+    "MIN_SNAPSHOT_ROWS", "NEW_ROWS_FRACTION", "SNAPSHOT_STEP",
+)  # fmt: skip
+#: The module settings of the fold-in only (it runs on every build; no snapshot reads them).
+FOLD_SETTINGS = ("FOLD_CHUNK_ROWS", "FOLD_MODE")
+
+
 def _params_key() -> str:
     """Hash of every module setting a snapshot depends on (they are read at call time: tests set them)."""
-    names = (
-        "RANK", "L2_FACTOR", "L2_BIAS", "L2_COUNT_POWER", "L2_COUNT_REF", "FLOW_WEIGHT", "NONFLOW_WEIGHT", "MIN_MEDIA_USERS", "CONTEXT_FIELDS",
-        "ITEM_FIELDS", "MAX_ITER_COLD", "MAX_ITER_WARM", "WARM_MIN_FRACTION", "LBFGS_MEMORY", "INIT_SCALE", "SEED",
-        "MIN_SNAPSHOT_ROWS", "NEW_ROWS_FRACTION", "SNAPSHOT_STEP",
-    )  # fmt: skip
     g = globals()
-    key = repr([(n, g[n]) for n in names] + [_fit.__module__, _fit.__qualname__])
+    key = repr([(n, g[n]) for n in SNAPSHOT_SETTINGS] + [_fit.__module__, _fit.__qualname__])
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

@@ -391,3 +391,24 @@ def test_the_now_state_gives_a_full_passs_numbers(small):
         assert full["fm_fold_p"].iloc[:3].notna().all() == (user != 999)
     with pytest.raises(ValueError, match="before the now state's snapshot"):
         fm_features(History(df, gap_seconds=600), _targets([{"user_id": 1, "ts_listen": MONDAY - 20 * DAY}]), now=state)
+
+
+def test_every_module_setting_is_in_the_snapshot_key_or_is_the_fold_ins(monkeypatch):
+    """A new setting left out of the snapshot key would let a cached snapshot of the old value be read back."""
+    settings = {
+        n for n, v in vars(fm).items() if n.isupper() and not n.startswith("_") and isinstance(v, int | float | str | tuple)
+    }
+    settings -= {"SNAPSHOT_SETTINGS", "FOLD_SETTINGS"}
+    assert set(fm.SNAPSHOT_SETTINGS) | set(fm.FOLD_SETTINGS) == settings
+    assert not set(fm.SNAPSHOT_SETTINGS) & set(fm.FOLD_SETTINGS)
+    base = fm._params_key()
+    for name in fm.SNAPSHOT_SETTINGS:
+        value = getattr(fm, name)
+        other = value[:-1] if isinstance(value, tuple) else value + "x" if isinstance(value, str) else value * 2 + 1
+        with monkeypatch.context() as m:
+            m.setattr(fm, name, other)
+            assert fm._params_key() != base, name
+    for name in fm.FOLD_SETTINGS:
+        with monkeypatch.context() as m:
+            m.setattr(fm, name, getattr(fm, name) * 2)
+            assert fm._params_key() == base, name
