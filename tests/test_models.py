@@ -10,6 +10,7 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
 from core.errors import PipelineError
@@ -104,6 +105,28 @@ def test_inner_holdout_holds_out_the_latest_round_present() -> None:
     fit, hold = inner_holdout(None, np.array([0, 1] * 10), seed=0)
     assert len(hold) == 4 and len(fit) == 16 and set(fit).isdisjoint(hold)
     assert inner_holdout(rounds, np.zeros(8, dtype=int), seed=0) is None
+
+
+def test_the_spline_logistic_regression_bends_where_the_plain_one_draws_a_line() -> None:
+    # The log-odds are 2|x0| - 1.2 (a V around the median) plus a straight 0.5 x1: the plain
+    # logistic regression sees no slope in x0; the spline basis on x0's quantiles follows the V.
+    rng = np.random.default_rng(5)
+    n = 4000
+    X = pd.DataFrame({"g_x0": rng.normal(size=n), "g_x1": rng.normal(size=n), "g_const": np.ones(n)})
+    X.loc[rng.random(n) < 0.05, "g_x1"] = np.nan
+    margin = 2 * np.abs(X["g_x0"].to_numpy()) - 1.2 + 0.5 * np.nan_to_num(X["g_x1"].to_numpy())
+    y = (rng.random(n) < 1 / (1 + np.exp(-margin))).astype(np.int8)
+    fit, test = slice(0, 3000), slice(3000, None)
+    spline = fit_model(_build("spline_logistic_regression"), X.iloc[fit], y[fit])
+    plain = fit_model(_build("logistic_regression"), X.iloc[fit], y[fit])
+    truth = roc_auc_score(y[test], margin[test])
+    auc_spline = roc_auc_score(y[test], predict_scores(spline, X.iloc[test]))
+    auc_plain = roc_auc_score(y[test], predict_scores(plain, X.iloc[test]))
+    assert auc_spline > truth - 0.01 and auc_plain < truth - 0.1
+    # Newton's method converged (the constant column was dropped, not left to break the Hessian).
+    assert spline[-1].n_iter_[0] < 20 and spline.named_steps["constant"].get_support().sum() < spline[
+        "spline"
+    ].n_features_out_
 
 
 def test_ensemble_weights_come_from_the_inner_holdout_not_the_caller() -> None:
