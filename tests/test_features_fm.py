@@ -396,7 +396,9 @@ def test_the_now_state_gives_a_full_passs_numbers(small):
 def test_every_module_setting_is_in_the_snapshot_key_or_is_the_fold_ins(monkeypatch):
     """A new setting left out of the snapshot key would let a cached snapshot of the old value be read back."""
     settings = {
-        n for n, v in vars(fm).items() if n.isupper() and not n.startswith("_") and isinstance(v, int | float | str | tuple)
+        n
+        for n, v in vars(fm).items()
+        if n.isupper() and not n.startswith("_") and isinstance(v, int | float | str | tuple)
     }
     settings -= {"SNAPSHOT_SETTINGS", "FOLD_SETTINGS"}
     assert set(fm.SNAPSHOT_SETTINGS) | set(fm.FOLD_SETTINGS) == settings

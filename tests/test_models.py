@@ -124,9 +124,10 @@ def test_the_spline_logistic_regression_bends_where_the_plain_one_draws_a_line()
     auc_plain = roc_auc_score(y[test], predict_scores(plain, X.iloc[test]))
     assert auc_spline > truth - 0.01 and auc_plain < truth - 0.1
     # Newton's method converged (the constant column was dropped, not left to break the Hessian).
-    assert spline[-1].n_iter_[0] < 20 and spline.named_steps["constant"].get_support().sum() < spline[
-        "spline"
-    ].n_features_out_
+    assert (
+        spline[-1].n_iter_[0] < 20
+        and spline.named_steps["constant"].get_support().sum() < spline["spline"].n_features_out_
+    )
 
 
 def test_ensemble_weights_come_from_the_inner_holdout_not_the_caller() -> None:

@@ -61,7 +61,9 @@ def test_writer_writes_exactly_header_and_rows_and_never_overwrites(tmp_path) ->
 
 
 def test_unknown_model_lists_the_valid_names(tmp_path) -> None:
-    with pytest.raises(PipelineError, match="unknown model 'nope'; valid names: logistic_regression, spline_logistic_regression, knn"):
+    with pytest.raises(
+        PipelineError, match="unknown model 'nope'; valid names: logistic_regression, spline_logistic_regression, knn"
+    ):
         submit.resolve_model("nope", tmp_path)
     with pytest.raises(PipelineError, match="run `make train` first"):
         submit.resolve_model(None, tmp_path)
