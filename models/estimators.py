@@ -6,16 +6,27 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import SplineTransformer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from models.fitting import fit_or_reuse, predict_scores
 
-__all__ = ["stratified_subsample", "RowBudget", "OrderedForest", "inner_holdout", "LATER_EXTRA", "StackedEnsemble"]
+__all__ = [
+    "stratified_subsample",
+    "RowBudget",
+    "OrderedForest",
+    "SPLINE_MIN_DISTINCT",
+    "SplineBasis",
+    "DistinctColumns",
+    "inner_holdout",
+    "LATER_EXTRA",
+    "StackedEnsemble",
+]
 
 
 def stratified_subsample(y: np.ndarray, max_rows: int | None, *, seed: int) -> np.ndarray:
@@ -104,6 +115,76 @@ class OrderedForest(RandomForestClassifier):
 
         parts = Parallel(n_jobs=n_chunks, prefer="threads")(delayed(_partial)(c) for c in chunks)
         return np.sum(parts, axis=0) / len(self.estimators_)
+
+
+#: A feature gets a spline basis only with at least this many distinct values on the fit rows.
+#: Fewer (a flag, a part of the day) and the basis columns are linear in one another: each of a
+#: binary feature's three quadratic B-splines is a + b x, two of them redundant.  At full size
+#: (~280,000 rows) such columns left Newton's Hessian with rcond ~1e-7 and the solver fell back
+#: to an unconverged L-BFGS; such a feature enters linearly instead.
+SPLINE_MIN_DISTINCT = 10
+
+
+class SplineBasis(TransformerMixin, BaseEstimator):
+    """B-spline basis of each column with at least ``min_distinct`` values; the others as they are.
+
+    Output (float64, so a Newton step's Hessian is summed in double precision): the basis
+    columns of the many-valued columns in their order (``SplineTransformer``'s), then the
+    few-valued ones.  Parameters rather than a function column selector, so the pipeline's
+    parameters (the fit cache's key) print the same in every process.
+    """
+
+    def __init__(self, n_knots: int = 3, degree: int = 2, min_distinct: int = SPLINE_MIN_DISTINCT) -> None:
+        self.n_knots = n_knots
+        self.degree = degree
+        self.min_distinct = min_distinct
+
+    def fit(self, X: Any, y: Any = None) -> SplineBasis:
+        X = np.asarray(X, dtype=np.float64)
+        self.n_features_in_ = X.shape[1]
+        self.many_ = np.array([np.unique(X[:, j]).size >= self.min_distinct for j in range(X.shape[1])], dtype=bool)
+        self.spline_ = None
+        if self.many_.any():
+            spline = SplineTransformer(n_knots=self.n_knots, degree=self.degree, include_bias=False)
+            self.spline_ = spline.fit(X[:, self.many_])
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "many_")
+        X = np.asarray(X, dtype=np.float64)
+        basis = self.spline_.transform(X[:, self.many_]) if self.spline_ is not None else X[:, :0]
+        return np.hstack([basis, X[:, ~self.many_]])
+
+
+class DistinctColumns(TransformerMixin, BaseEstimator):
+    """Keep the first of each group of identical columns (on the fit rows), in their order.
+
+    Missing-value flags come in groups: every feature of a history group is missing together
+    for a user with no history, so their indicators are one column repeated, which a linear
+    model's Hessian can only tell apart through the penalty.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> DistinctColumns:
+        X = np.asarray(X)
+        self.n_features_in_ = X.shape[1]
+        if X.shape[1] == 0:
+            self.keep_ = np.arange(0)
+        else:
+            _, first = np.unique(X, axis=1, return_index=True)
+            self.keep_ = np.sort(first)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "keep_")
+        return np.asarray(X)[:, self.keep_]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "keep_")
+        names = np.asarray(
+            input_features if input_features is not None else [f"x{i}" for i in range(self.n_features_in_)],
+            dtype=object,
+        )
+        return names[self.keep_]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_selection import VarianceThreshold
-from sklearn.impute import SimpleImputer
+from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import BernoulliRBM
@@ -33,7 +33,6 @@ from sklearn.preprocessing import (
     FunctionTransformer,
     MinMaxScaler,
     QuantileTransformer,
-    SplineTransformer,
     StandardScaler,
 )
 from sklearn.svm import SVC
@@ -41,7 +40,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from core.errors import PipelineError
 from core.settings import ModelSettings
-from models.estimators import OrderedForest, RowBudget, StackedEnsemble
+from models.estimators import DistinctColumns, OrderedForest, RowBudget, SplineBasis, StackedEnsemble
 
 __all__ = ["MODELS", "ModelSpec", "LIGHTGBM_DEFAULTS", "model_names"]
 
@@ -133,14 +132,27 @@ def spline_logistic_regression(s: ModelSettings, *, tuned: dict[str, Any] | None
 
     Each feature's effect on the log-odds may bend (a rate's effect flattens at its ends, a
     count's grows then saturates) where the plain logistic regression draws one line.  The
-    quantile step spreads the knots evenly over the rows; constant columns (a feature with one
-    value) are dropped and the rest standardised, so Newton's method converges in a few steps.
+    quantile step spreads the knots evenly over the rows.  A feature with few values (a flag)
+    enters linearly, and its missing-value flags once per distinct pattern: spline columns of a
+    flag and repeated flags are collinear, which broke Newton's method at full size.  Constant
+    columns are dropped and the rest standardised in float64, so Newton converges in a few steps.
     """
+    values = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("quantile", QuantileTransformer(n_quantiles=200, subsample=100_000, random_state=s.seed)),
+            ("spline", SplineBasis(n_knots=3, degree=2)),
+        ]
+    )
+    missing = Pipeline(
+        [
+            ("indicator", MissingIndicator(features="missing-only", error_on_new=False)),
+            ("distinct", DistinctColumns()),
+        ]
+    )
     return Pipeline(
         [
-            ("impute", _impute()),
-            ("quantile", QuantileTransformer(n_quantiles=200, subsample=100_000, random_state=s.seed)),
-            ("spline", SplineTransformer(n_knots=3, degree=2, include_bias=False)),
+            ("basis", FeatureUnion([("values", values), ("missing", missing)])),
             ("constant", VarianceThreshold(1e-6)),
             ("scale", StandardScaler()),
             ("model", _logistic(s)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,14 @@ from sklearn.pipeline import Pipeline
 
 from core.errors import PipelineError
 from core.settings import ModelSettings
-from models.estimators import OrderedForest, RowBudget, StackedEnsemble, inner_holdout, stratified_subsample
+from models.estimators import (
+    DistinctColumns,
+    OrderedForest,
+    RowBudget,
+    StackedEnsemble,
+    inner_holdout,
+    stratified_subsample,
+)
 from models.fitting import fit_model, predict_scores, rows_used
 from models.registry import MODELS, ModelSpec, model_names
 
@@ -123,11 +131,54 @@ def test_the_spline_logistic_regression_bends_where_the_plain_one_draws_a_line()
     auc_spline = roc_auc_score(y[test], predict_scores(spline, X.iloc[test]))
     auc_plain = roc_auc_score(y[test], predict_scores(plain, X.iloc[test]))
     assert auc_spline > truth - 0.01 and auc_plain < truth - 0.1
-    # Newton's method converged (the constant column was dropped, not left to break the Hessian).
-    assert (
-        spline[-1].n_iter_[0] < 20
-        and spline.named_steps["constant"].get_support().sum() < spline["spline"].n_features_out_
-    )
+    # Newton's method converged.  The design: x0's and x1's three basis columns, the constant
+    # column entering linearly (one value), x1's missing flag; the constant one dropped.
+    assert spline[-1].n_iter_[0] < 20
+    assert spline.named_steps["constant"].get_support().tolist() == [True] * 6 + [False, True]
+
+
+def test_the_spline_basis_is_full_rank_on_flags_and_repeated_missing_patterns() -> None:
+    # At full size (~280,000 float32 rows) the first spline model's design had collinear columns
+    # (three B-splines of a binary flag are affine in one another; features missing together gave
+    # one flag many times) and Newton's Hessian fell below float32 precision, so scikit-learn
+    # switched to an unconverged L-BFGS.  Here: six many-valued columns (two of them missing
+    # together, one a monotone copy of another), two flags and a four-level column.
+    rng = np.random.default_rng(3)
+    n = 60_000
+    x0 = rng.normal(size=n)
+    gone = rng.random(n) < 0.2
+    X = pd.DataFrame(
+        {
+            "g_x0": x0,
+            "g_exp_x0": np.exp(x0),
+            "g_x1": rng.normal(size=n),
+            "g_x2": rng.normal(size=n),
+            "g_m1": np.where(gone, np.nan, rng.normal(size=n)),
+            "g_m2": np.where(gone, np.nan, rng.normal(size=n)),
+            "g_flag1": (rng.random(n) < 0.3).astype(float),
+            "g_flag2": (rng.random(n) < 0.6).astype(float),
+            "g_part": rng.integers(0, 4, n).astype(float),
+        }
+    ).astype(np.float32)
+    margin = np.sin(2 * x0) + 0.8 * X["g_flag1"].to_numpy() - 0.5 * gone
+    y = (rng.random(n) < 1 / (1 + np.exp(-margin))).astype(np.int8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # LinAlgWarning and ConvergenceWarning fail the test
+        model = fit_model(_build("spline_logistic_regression"), X, y)
+    # 6 many-valued x 3 basis columns + 3 few-valued columns entering linearly + 1 missing flag
+    # (g_m1's and g_m2's are one pattern) = 22, in float64, Newton in a handful of steps.
+    assert model.named_steps["scale"].n_features_in_ == 6 * 3 + 3 + 1
+    assert model.named_steps["scale"].mean_.dtype == np.float64
+    assert model[-1].n_iter_[0] < 10
+
+
+def test_distinct_columns_keeps_the_first_of_each_repeated_column() -> None:
+    X = np.array([[1, 0, 1, 5, 0], [0, 1, 0, 6, 1], [1, 1, 1, 7, 1]])
+    keep = DistinctColumns().fit(X)
+    np.testing.assert_array_equal(keep.keep_, [0, 1, 3])
+    np.testing.assert_array_equal(keep.transform(X[:1]), [[1, 0, 5]])
+    assert keep.get_feature_names_out(["a", "b", "c", "d", "e"]).tolist() == ["a", "b", "d"]
+    assert DistinctColumns().fit(np.zeros((3, 0))).transform(np.zeros((2, 0))).shape == (2, 0)
 
 
 def test_ensemble_weights_come_from_the_inner_holdout_not_the_caller() -> None:
