@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,10 +36,27 @@ def one_blas_thread() -> Iterator[None]:
         yield
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _stable_repr(value: Any) -> str:
+    """``repr`` without memory addresses: a function prints as its module and name.
+
+    ``repr`` of a function (a ``FunctionTransformer``'s ``func``) holds its address, which
+    differs from one process to the next, so the key of a pipeline holding one never matched
+    a fit cached by an earlier ``make train`` and the RBM was refit on every run.
+    """
+    if callable(value) and hasattr(value, "__qualname__") and hasattr(value, "__module__"):
+        return f"<callable {value.__module__}.{value.__qualname__}>"
+    return _ADDRESS.sub("", repr(value))
+
+
 def fit_signature(pipeline: Pipeline, X: Any, y: Any) -> str:
     """sha256 of a pipeline's parameters and of the exact rows (values, column names, order) and labels."""
     h = hashlib.sha256()
-    leaf = sorted((k, repr(v)) for k, v in pipeline.get_params(deep=True).items() if not hasattr(v, "get_params"))
+    leaf = sorted(
+        (k, _stable_repr(v)) for k, v in pipeline.get_params(deep=True).items() if not hasattr(v, "get_params")
+    )
     h.update(repr(leaf).encode())
     if hasattr(X, "columns"):
         h.update(repr(list(X.columns)).encode())

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,7 +28,7 @@ from models.estimators import (
     inner_holdout,
     stratified_subsample,
 )
-from models.fitting import fit_model, predict_scores, rows_used
+from models.fitting import fit_model, fit_signature, predict_scores, rows_used
 from models.registry import MODELS, ModelSpec, model_names
 
 TUNED = {"learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 5, "n_estimators": 30, "subsample_freq": 1}
@@ -210,6 +214,25 @@ def test_ensemble_reuses_members_fit_on_the_same_rows_without_changing_a_bit() -
     assert refit[-1].reused_inner_ == list(SETTINGS.ensemble_members) and refit[-1].reused_ == []
     fresh2 = fit_model(_build("ensemble", 0, tuned=TUNED), X2, y2, rounds=r2)
     np.testing.assert_array_equal(predict_scores(refit, X), predict_scores(fresh2, X))
+
+
+def test_fit_signature_is_the_same_in_another_process() -> None:
+    # The fit cache is read back by a later `make train`: a key that held a function's address
+    # (the RBM's clipping step) never matched there, and that model was refit on every run.
+    X, y, _ = _tiny(40)
+    here = {name: fit_signature(MODELS[name].build(SETTINGS, tuned=TUNED), X, y) for name in MODELS}
+    code = (
+        "import json, sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from models.fitting import fit_signature\n"
+        "from models.registry import MODELS\n"
+        "from tests.test_models import SETTINGS, TUNED, _tiny\n"
+        "X, y, _ = _tiny(40)\n"
+        "print(json.dumps({n: fit_signature(MODELS[n].build(SETTINGS, tuned=TUNED), X, y) for n in MODELS}))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True, cwd=root)
+    assert json.loads(out.stdout) == here
 
 
 def test_fit_signature_tells_parameters_rows_and_labels_apart() -> None:
