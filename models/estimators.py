@@ -129,9 +129,9 @@ class SplineBasis(TransformerMixin, BaseEstimator):
     """B-spline basis of each column with at least ``min_distinct`` values; the others as they are.
 
     Output (float64, so a Newton step's Hessian is summed in double precision): the basis
-    columns of the many-valued columns in their order (``SplineTransformer``'s), then the
-    few-valued ones.  Parameters rather than a function column selector, so the pipeline's
-    parameters (the fit cache's key) print the same in every process.
+    columns of the many-valued columns in their order (``SplineTransformer``'s, uniform knots,
+    no bias column), then the few-valued ones.  Parameters rather than a function column
+    selector, so the pipeline's parameters (the fit cache's key) print the same in every process.
     """
 
     def __init__(self, n_knots: int = 3, degree: int = 2, min_distinct: int = SPLINE_MIN_DISTINCT) -> None:
@@ -167,11 +167,12 @@ class DistinctColumns(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> DistinctColumns:
         X = np.asarray(X)
         self.n_features_in_ = X.shape[1]
-        if X.shape[1] == 0:
-            self.keep_ = np.arange(0)
-        else:
-            _, first = np.unique(X, axis=1, return_index=True)
-            self.keep_ = np.sort(first)
+        # Each column's bytes as a dict key (exact comparison): ~40x faster than
+        # np.unique(axis=1) on 280,000 rows, which sorts the columns as one record each.
+        first: dict[bytes, int] = {}
+        for j in range(X.shape[1]):
+            first.setdefault(np.ascontiguousarray(X[:, j]).tobytes(), j)
+        self.keep_ = np.array(sorted(first.values()), dtype=np.int64)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
