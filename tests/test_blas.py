@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 
@@ -12,10 +11,10 @@ import pytest
 import core
 from core import config
 
-X86_AVX2 = platform.machine().lower() in ("x86_64", "amd64") and core._cpu_has_avx2()
+X86_AVX2 = core._cpu_runs_pinned_kernels()
 
 _PROBE = (
-    "import os, sys; import {entry}; import numpy, scipy.linalg, threadpoolctl; "
+    "import os; import {entry}; import numpy, scipy.linalg, threadpoolctl; "
     "archs = sorted({{d.get('architecture') for d in threadpoolctl.threadpool_info() if d['internal_api'] == 'openblas'}}); "
     "print(os.environ.get('OPENBLAS_CORETYPE'), *archs)"
 )
